@@ -1,0 +1,255 @@
+"""The checkpoint batcher: one flush task turns queued updates into few API calls.
+
+Updates come in two kinds. *Awaited* ones (a step's result) resolve their caller once the
+service has recorded them. *Fire-and-forget* ones (an at-least-once step's START) only need
+to reach the service eventually. Nothing here sleeps on a timer: the flush task wakes when
+an update is queued, lets the event loop run until no new update arrives in a turn (so
+ready siblings of a ``gather`` join the same batch), and sends. While a call is in flight,
+new updates queue up for the next one; calls are serial because each consumes the
+checkpoint token the previous one returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections import deque
+from typing import Any
+
+from durable_async._client.base import DurableExecutionClient
+from durable_async._errors import BackendError, CheckpointError
+from durable_async._replay import OperationLog
+from durable_async._suspend import Suspended, SuspensionMonitor
+from durable_async._wire.enums import OperationType
+from durable_async._wire.models import (
+    CheckpointRequest,
+    GetExecutionStateRequest,
+    OperationUpdate,
+)
+
+#: Service limits per ``CheckpointDurableExecution`` call.
+MAX_BATCH_BYTES = 750 * 1024
+MAX_BATCH_UPDATES = 250
+#: Turns the flush task yields, at most, for siblings to join a batch.
+JOIN_TURNS = 8
+_UPDATE_OVERHEAD = 400
+
+
+def _field_size(text: str | None) -> int:
+    if not text:
+        return 0
+    if len(text) <= 512:
+        return 2 * len(text) + 2
+    return len(json.dumps(text))  # escaped length, as it travels
+
+
+def update_size(update: OperationUpdate) -> int:
+    """An upper bound on the bytes ``update`` adds to a request body."""
+    size = _UPDATE_OVERHEAD + _field_size(update.payload) + _field_size(update.name)
+    if update.error is not None:
+        error = update.error
+        size += _field_size(error.message) + _field_size(error.type) + _field_size(error.data)
+        size += sum(_field_size(line) for line in error.stack_trace or ())
+    return size
+
+
+class _Queued:
+    __slots__ = ("update", "size", "future")
+
+    def __init__(
+        self, update: OperationUpdate, size: int, future: asyncio.Future[None] | None
+    ) -> None:
+        self.update = update
+        self.size = size
+        self.future = future
+
+
+class CheckpointBatcher:
+    """Queues updates of one invocation and checkpoints them in order, in batches."""
+
+    def __init__(
+        self,
+        client: DurableExecutionClient,
+        durable_execution_arn: str,
+        checkpoint_token: str,
+        log: OperationLog,
+        monitor: SuspensionMonitor,
+        logger: logging.Logger,
+        *,
+        max_batch_bytes: int = MAX_BATCH_BYTES,
+        max_batch_updates: int = MAX_BATCH_UPDATES,
+    ) -> None:
+        self._client = client
+        self._arn = durable_execution_arn
+        self._token = checkpoint_token
+        self._log = log
+        self._monitor = monitor
+        self._logger = logger
+        self._max_bytes = max_batch_bytes
+        self._max_updates = max_batch_updates
+        self._queue: deque[_Queued] = deque()
+        self._wake = asyncio.Event()
+        self._closing = False
+        #: The error that stopped checkpointing for good, if any.
+        self.failure: BackendError | None = None
+        #: The service withdrew the token: the invocation must end ``PENDING``.
+        self.revoked = False
+        #: The service accepted the execution's own terminal update.
+        self.completed = False
+        #: ``CheckpointDurableExecution`` calls made, for statistics and tests.
+        self.calls = 0
+
+    @property
+    def checkpoint_token(self) -> str:
+        """The token the next call will use."""
+        return self._token
+
+    @property
+    def stopped(self) -> bool:
+        """Whether checkpointing has ended (failure, revocation or completion)."""
+        return self.failure is not None or self.revoked or self.completed
+
+    def _check_open(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+        if self.revoked:
+            raise Suspended
+
+    def enqueue(self, update: OperationUpdate) -> None:
+        """Queue a fire-and-forget update."""
+        self._check_open()
+        self._queue.append(_Queued(update, update_size(update), None))
+        self._wake.set()
+
+    async def commit(self, update: OperationUpdate) -> None:
+        """Queue an update and return once the service has recorded it."""
+        self._check_open()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Queued(update, update_size(update), future))
+        self._wake.set()
+        with self._monitor.busy():
+            await future
+
+    async def run(self) -> None:
+        """The flush task: send queued updates until closed or stopped."""
+        queue = self._queue
+        while True:
+            if not queue:
+                if self._closing:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            if not self._closing:
+                await self._let_siblings_join()
+            await self._send(self._take_batch())
+            if self.stopped:
+                return
+
+    async def close(self, flusher: asyncio.Task[None]) -> None:
+        """Send what is still queued, then stop the flush task ``flusher``."""
+        self._closing = True
+        self._wake.set()
+        try:
+            await asyncio.shield(flusher)
+        except asyncio.CancelledError:
+            flusher.cancel()
+            raise
+        self._settle_leftovers()
+
+    async def _let_siblings_join(self) -> None:
+        queue = self._queue
+        seen = len(queue)
+        for _ in range(JOIN_TURNS):
+            await asyncio.sleep(0)
+            if len(queue) == seen:
+                return
+            seen = len(queue)
+
+    def _take_batch(self) -> list[_Queued]:
+        queue = self._queue
+        batch = [queue.popleft()]
+        size = batch[0].size
+        while queue and len(batch) < self._max_updates:
+            item = queue[0]
+            if size + item.size > self._max_bytes:
+                break
+            size += item.size
+            batch.append(queue.popleft())
+        return batch
+
+    async def _send(self, batch: list[_Queued]) -> None:
+        updates = tuple(item.update for item in batch)
+        request = CheckpointRequest(
+            durable_execution_arn=self._arn,
+            checkpoint_token=self._token,
+            updates=updates,
+            client_token=uuid.uuid4().hex,
+        )
+        self.calls += 1
+        try:
+            response = await self._client.checkpoint(request, self._logger)
+            if response.checkpoint_token:
+                self._token = response.checkpoint_token
+            elif any(u.type is OperationType.EXECUTION for u in updates):
+                self.completed = True
+            else:
+                self._revoke(batch)
+                return
+            self._log.apply(response.new_execution_state.operations)
+            marker = response.new_execution_state.next_marker
+            while marker and not self.completed:
+                page = await self._client.get_execution_state(
+                    GetExecutionStateRequest(self._arn, self._token, marker), self._logger
+                )
+                self._log.apply(page.operations)
+                marker = page.next_marker
+        except BackendError as exc:
+            self._fail(batch, exc)
+            return
+        except Exception as exc:  # a custom client broke its contract
+            error = CheckpointError(f"checkpoint client raised {exc!r}", retryable=True)
+            error.__cause__ = exc
+            self._fail(batch, error)
+            return
+        except asyncio.CancelledError:
+            self._fail(batch, CheckpointError("checkpoint cancelled", retryable=True))
+            raise
+        for item in batch:
+            if item.future is not None and not item.future.done():
+                item.future.set_result(None)
+        self._monitor.touch()
+
+    def _revoke(self, batch: list[_Queued]) -> None:
+        self._logger.warning(
+            "checkpoint token withdrawn by the service; ending this invocation PENDING",
+            extra={"executionArn": self._arn},
+        )
+        self.revoked = True
+        self._settle(batch, Suspended)
+
+    def _fail(self, batch: list[_Queued], error: BackendError) -> None:
+        self._logger.error(
+            "checkpointing failed: %s", error, extra={"executionArn": self._arn}
+        )
+        self.failure = error
+        self._settle(batch, error)
+
+    def _settle(self, batch: list[_Queued], error: BaseException | type[BaseException]) -> None:
+        items = [*batch, *self._queue]
+        self._queue.clear()
+        for item in items:
+            if item.future is not None and not item.future.done():
+                item.future.set_exception(error() if isinstance(error, type) else error)
+        self._monitor.touch()
+
+    def _settle_leftovers(self) -> None:
+        if self._queue:
+            failure: BaseException = self.failure or Suspended()
+            self._settle([], failure)
+
+    def statistics(self) -> dict[str, Any]:
+        """Calls made and updates still queued."""
+        return {"calls": self.calls, "queued": len(self._queue)}

@@ -1,0 +1,1 @@
+"""Backends of the durable-execution API: the contract and its implementations."""

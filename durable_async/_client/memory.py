@@ -1,0 +1,277 @@
+"""An in-memory backend that records operations the way the service does.
+
+For tests and local runs: it chains checkpoint tokens, applies updates with the service's
+status transitions, keeps time on a virtual clock that only moves when told to, and can
+be told to withdraw a token or fail a call, so SDK logic is testable without I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import attrs
+
+from durable_async._errors import CheckpointError, ExecutionStateError
+from durable_async._wire.enums import (
+    OperationAction,
+    OperationStatus,
+    OperationType,
+)
+from durable_async._wire.models import (
+    CheckpointRequest,
+    CheckpointResponse,
+    ExecutionDetails,
+    ExecutionStatePage,
+    GetExecutionStateRequest,
+    Operation,
+    OperationUpdate,
+    StepDetails,
+    WaitDetails,
+)
+
+from .base import DurableExecutionClient
+
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@attrs.define
+class MemoryExecution:
+    """One execution's recorded state."""
+
+    arn: str
+    token: str
+    operations: dict[str, Operation]
+    #: Terminal update of the EXECUTION operation, if one was checkpointed.
+    result_update: OperationUpdate | None = None
+    #: Every update accepted, in order (the raw material of a history).
+    updates: list[OperationUpdate] = attrs.Factory(list)
+
+
+class MemoryBackend(DurableExecutionClient):
+    """``DurableExecutionClient`` kept in a dict, with a virtual clock."""
+
+    def __init__(self, *, page_size: int = 1000) -> None:
+        self.executions: dict[str, MemoryExecution] = {}
+        self.now: datetime = _EPOCH
+        self.page_size = page_size
+        #: Every ``checkpoint`` request received, in order.
+        self.checkpoint_calls: list[CheckpointRequest] = []
+        self.state_calls: list[GetExecutionStateRequest] = []
+        self._faults: list[Callable[[CheckpointRequest], CheckpointResponse | None]] = []
+
+    # -- setting up -------------------------------------------------------------------
+
+    def start_execution(self, input_payload: str | None, *, arn: str | None = None) -> str:
+        """Create an execution and return its ARN."""
+        arn = arn or f"arn:aws:lambda:us-east-1:123456789012:function:local:$LATEST/durable-execution/local/{uuid.uuid4().hex}"
+        execution_op = Operation(
+            id=uuid.uuid4().hex,
+            type=OperationType.EXECUTION,
+            status=OperationStatus.STARTED,
+            start_timestamp=self.now,
+            execution_details=ExecutionDetails(input_payload=input_payload),
+        )
+        self.executions[arn] = MemoryExecution(
+            arn=arn, token=self._new_token(), operations={execution_op.id: execution_op}
+        )
+        return arn
+
+    def revoke_next_checkpoint(self) -> None:
+        """Answer the next checkpoint without a token after recording it."""
+
+        def fault(request: CheckpointRequest) -> CheckpointResponse | None:
+            self._apply(request)
+            return CheckpointResponse(checkpoint_token=None)
+
+        self._faults.append(fault)
+
+    def fail_next_checkpoint(self, error: CheckpointError) -> None:
+        """Fail the next checkpoint call with ``error`` without recording anything."""
+
+        def fault(request: CheckpointRequest) -> CheckpointResponse | None:
+            raise error
+
+        self._faults.append(fault)
+
+    # -- the clock --------------------------------------------------------------------
+
+    def next_due(self, arn: str) -> datetime | None:
+        """When the earliest timer (wait end, retry) of the execution fires."""
+        due = [
+            when
+            for op in self.executions[arn].operations.values()
+            if (when := _timer(op)) is not None
+        ]
+        return min(due, default=None)
+
+    def advance_to(self, when: datetime) -> None:
+        """Move the clock to ``when`` and fire every timer due by then."""
+        self.now = max(self.now, when)
+        for execution in self.executions.values():
+            for op_id, op in list(execution.operations.items()):
+                due = _timer(op)
+                if due is None or due > self.now:
+                    continue
+                if op.type is OperationType.WAIT:
+                    execution.operations[op_id] = attrs.evolve(
+                        op, status=OperationStatus.SUCCEEDED, end_timestamp=self.now
+                    )
+                else:
+                    execution.operations[op_id] = attrs.evolve(op, status=OperationStatus.READY)
+
+    def advance(self, seconds: float) -> None:
+        """Move the clock forward by ``seconds``."""
+        self.advance_to(self.now + timedelta(seconds=seconds))
+
+    # -- the contract -----------------------------------------------------------------
+
+    async def checkpoint(
+        self, params: CheckpointRequest, logger: logging.Logger
+    ) -> CheckpointResponse:
+        """Apply the updates like the service and chain a new token."""
+        self.checkpoint_calls.append(params)
+        execution = self.executions.get(params.durable_execution_arn)
+        if execution is None:
+            raise CheckpointError(
+                "CheckpointDurableExecution failed: ResourceNotFoundException",
+                retryable=False,
+                code="ResourceNotFoundException",
+                status_code=404,
+            )
+        if params.checkpoint_token != execution.token:
+            raise CheckpointError(
+                "CheckpointDurableExecution failed: Invalid checkpoint token",
+                retryable=True,
+                code="InvalidParameterValueException",
+                status_code=400,
+            )
+        if self._faults:
+            faulted = self._faults.pop(0)(params)
+            if faulted is not None:
+                execution.token = self._new_token()
+                return faulted
+        changed = self._apply(params)
+        if execution.result_update is not None:
+            execution.token = self._new_token()
+            return CheckpointResponse(
+                checkpoint_token=None, new_execution_state=ExecutionStatePage(tuple(changed))
+            )
+        execution.token = self._new_token()
+        return CheckpointResponse(
+            checkpoint_token=execution.token,
+            new_execution_state=ExecutionStatePage(tuple(changed)),
+        )
+
+    async def get_execution_state(
+        self, params: GetExecutionStateRequest, logger: logging.Logger
+    ) -> ExecutionStatePage:
+        """Page through the operations in insertion order."""
+        self.state_calls.append(params)
+        execution = self.executions.get(params.durable_execution_arn)
+        if execution is None or params.checkpoint_token != execution.token:
+            raise ExecutionStateError(
+                "GetDurableExecutionState failed: Invalid checkpoint token",
+                retryable=True,
+                code="InvalidParameterValueException",
+                status_code=400,
+            )
+        return self.page(execution, params.marker, params.max_items)
+
+    def page(
+        self, execution: MemoryExecution, marker: str | None, max_items: int | None = None
+    ) -> ExecutionStatePage:
+        """One page of operations starting at ``marker`` (an index)."""
+        ops = list(execution.operations.values())
+        start = int(marker or 0)
+        end = start + min(max_items or self.page_size, self.page_size)
+        return ExecutionStatePage(tuple(ops[start:end]), str(end) if end < len(ops) else None)
+
+    # -- internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _new_token() -> str:
+        return uuid.uuid4().hex
+
+    def _apply(self, params: CheckpointRequest) -> list[Operation]:
+        execution = self.executions[params.durable_execution_arn]
+        changed: dict[str, Operation] = {}
+        for update in params.updates:
+            execution.updates.append(update)
+            if update.type is OperationType.EXECUTION:
+                execution.result_update = update
+                continue
+            op = self._transition(execution.operations.get(update.id), update)
+            execution.operations[update.id] = op
+            changed[op.id] = op
+        return list(changed.values())
+
+    def _transition(self, current: Operation | None, update: OperationUpdate) -> Operation:
+        now = self.now
+        base = current or Operation(
+            id=update.id,
+            type=update.type,
+            status=OperationStatus.STARTED,
+            parent_id=update.parent_id,
+            name=update.name,
+            sub_type=update.sub_type,
+            start_timestamp=now,
+        )
+        action = update.action
+        if update.type is OperationType.WAIT and action is OperationAction.START:
+            seconds = update.wait_options.wait_seconds if update.wait_options else 1
+            return attrs.evolve(
+                base,
+                status=OperationStatus.STARTED,
+                wait_details=WaitDetails(now + timedelta(seconds=seconds)),
+            )
+        if update.type is OperationType.STEP:
+            attempt = base.step_details.attempt if base.step_details else 0
+            if action is OperationAction.START:
+                return attrs.evolve(
+                    base,
+                    status=OperationStatus.STARTED,
+                    step_details=StepDetails(attempt=attempt),
+                )
+            if action is OperationAction.RETRY:
+                delay = update.step_options.next_attempt_delay_seconds if update.step_options else 0
+                return attrs.evolve(
+                    base,
+                    status=OperationStatus.PENDING,
+                    step_details=StepDetails(
+                        attempt=attempt + 1,
+                        next_attempt_timestamp=now + timedelta(seconds=delay),
+                        result=update.payload,
+                        error=update.error,
+                    ),
+                )
+            status = (
+                OperationStatus.SUCCEEDED
+                if action is OperationAction.SUCCEED
+                else OperationStatus.FAILED
+            )
+            return attrs.evolve(
+                base,
+                status=status,
+                end_timestamp=now,
+                step_details=StepDetails(
+                    attempt=attempt + 1, result=update.payload, error=update.error
+                ),
+            )
+        status = {
+            OperationAction.START: OperationStatus.STARTED,
+            OperationAction.SUCCEED: OperationStatus.SUCCEEDED,
+            OperationAction.FAIL: OperationStatus.FAILED,
+            OperationAction.CANCEL: OperationStatus.CANCELLED,
+        }.get(action, base.status)
+        return attrs.evolve(base, status=status, end_timestamp=now if status.is_terminal else None)
+
+
+def _timer(op: Operation) -> datetime | None:
+    if op.type is OperationType.WAIT and op.status is OperationStatus.STARTED:
+        return op.wait_details.scheduled_end_timestamp if op.wait_details else None
+    if op.type is OperationType.STEP and op.status is OperationStatus.PENDING:
+        return op.step_details.next_attempt_timestamp if op.step_details else None
+    return None

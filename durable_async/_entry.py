@@ -1,0 +1,151 @@
+"""``durable_execution``: the decorator that makes an ``async def`` a Lambda handler.
+
+Lambda's Python runtime calls handlers synchronously. The decorated handler runs each
+invocation on one event loop kept for the life of the process, so clients created on it
+(the SDK's aiobotocore client, the user's own) survive across warm invocations. Inside an
+already running loop (an aiohttp handler, a test) use ``await handler.invoke_async(...)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar, overload
+
+import anyio
+
+from durable_async._client.base import DurableExecutionClient
+from durable_async._context import DurableContext
+from durable_async._invocation import Invocation
+
+R = TypeVar("R")
+
+#: Worker threads shared by sync step bodies of all invocations on a loop.
+DEFAULT_MAX_THREADS = 32
+_DEFAULT_LOGGER = logging.getLogger("durable_async.handler")
+
+
+class _LoopResources:
+    """The SDK-owned client and thread limiter of one event loop."""
+
+    __slots__ = ("client", "limiter")
+
+    def __init__(self, client: DurableExecutionClient | None, limiter: anyio.CapacityLimiter):
+        self.client = client
+        self.limiter = limiter
+
+
+_per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopResources] = (
+    weakref.WeakKeyDictionary()
+)
+_runner: asyncio.Runner | None = None
+
+
+def _loop_resources(max_threads: int) -> _LoopResources:
+    loop = asyncio.get_running_loop()
+    resources = _per_loop.get(loop)
+    if resources is None:
+        resources = _per_loop[loop] = _LoopResources(None, anyio.CapacityLimiter(max_threads))
+    return resources
+
+
+def _default_client(resources: _LoopResources) -> DurableExecutionClient:
+    if resources.client is None:
+        from durable_async._client.aiobotocore import AioBotocoreClient
+
+        resources.client = AioBotocoreClient()
+    return resources.client
+
+
+def process_runner() -> asyncio.Runner:
+    """The process's event-loop runner, created on first use and kept for warm starts."""
+    global _runner
+    if _runner is None:
+        _runner = asyncio.Runner()
+    return _runner
+
+
+class DurableHandler(Generic[R]):
+    """A durable Lambda handler: call it like a sync handler, or ``await invoke_async``."""
+
+    def __init__(
+        self,
+        func: Callable[[Any, DurableContext], Awaitable[R]],
+        *,
+        client: DurableExecutionClient | None = None,
+        logger: logging.Logger | None = None,
+        max_threads: int = DEFAULT_MAX_THREADS,
+    ) -> None:
+        functools.update_wrapper(self, func)
+        self.func = func
+        self._client = client
+        self._logger = logger or _DEFAULT_LOGGER
+        self._max_threads = max_threads
+
+    def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
+        """Run one invocation to completion on the process's persistent loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            msg = (
+                "a durable handler was called synchronously inside a running event loop; "
+                "use `await handler.invoke_async(event, lambda_context)` there"
+            )
+            raise RuntimeError(msg)
+        return process_runner().run(self.invoke_async(event, lambda_context))
+
+    async def invoke_async(
+        self,
+        event: Any,
+        lambda_context: Any = None,
+        *,
+        client: DurableExecutionClient | None = None,
+    ) -> dict[str, Any]:
+        """Run one invocation on the running loop and return the invocation output."""
+        resources = _loop_resources(self._max_threads)
+        backend = client or self._client or _default_client(resources)
+        invocation = Invocation(
+            self.func, client=backend, logger=self._logger, limiter=resources.limiter
+        )
+        return await invocation.run(event, lambda_context)
+
+
+@overload
+def durable_execution(
+    func: Callable[[Any, DurableContext], Awaitable[R]], /
+) -> DurableHandler[R]: ...
+
+
+@overload
+def durable_execution(
+    *,
+    client: DurableExecutionClient | None = None,
+    logger: logging.Logger | None = None,
+    max_threads: int = DEFAULT_MAX_THREADS,
+) -> Callable[[Callable[[Any, DurableContext], Awaitable[R]]], DurableHandler[R]]: ...
+
+
+def durable_execution(
+    func: Callable[[Any, DurableContext], Awaitable[R]] | None = None,
+    /,
+    *,
+    client: DurableExecutionClient | None = None,
+    logger: logging.Logger | None = None,
+    max_threads: int = DEFAULT_MAX_THREADS,
+) -> Any:
+    """Turn ``async def handler(event, ctx)`` into a durable Lambda handler.
+
+    ``client`` replaces the default aiobotocore backend (e.g. with ``MemoryBackend``);
+    ``logger`` is what ``ctx.logger`` writes to; ``max_threads`` bounds the worker threads
+    that run plain (non-async) step bodies.
+    """
+
+    def wrap(f: Callable[[Any, DurableContext], Awaitable[R]]) -> DurableHandler[R]:
+        return DurableHandler(f, client=client, logger=logger, max_threads=max_threads)
+
+    return wrap(func) if func is not None else wrap

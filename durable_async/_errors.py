@@ -1,0 +1,196 @@
+"""The exception hierarchy: what users catch versus what the infrastructure raises.
+
+::
+
+    DurableError                        root of everything this SDK raises
+    ├── ValidationError                 bad arguments: wait < 1 s, invalid name or subtype
+    │   ├── PayloadTooLargeError        a payload over the service's per-operation limit
+    │   └── InvalidEventError           the Lambda event is not a durable invocation
+    ├── SerDesError                     a value could not be (de)serialized
+    ├── DurableOperationError           an operation failed; users catch these
+    │   └── StepError                   a step failed for good (retries exhausted)
+    │       └── StepInterruptedError    an at-most-once attempt was cut off by a crash
+    ├── NonDeterministicExecutionError  replay met a different operation than recorded
+    └── BackendError                    the durable-execution API failed
+        ├── CheckpointError             CheckpointDurableExecution failed
+        └── ExecutionStateError         GetDurableExecutionState failed
+
+Suspension (the invocation must end and the service re-invoke later) is not an
+exception users can see: it is a private ``BaseException`` that ``except Exception``
+does not catch.
+
+Public classes report ``durable_async`` as their module so the ``ErrorType`` recorded on
+the wire (``durable_async.StepError``) does not change when internals move.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from durable_async._wire.models import ErrorObject
+
+
+class DurableError(Exception):
+    """Raised for every failure this SDK reports; catch it to handle them all."""
+
+    __module__ = "durable_async"
+
+
+class ValidationError(DurableError):
+    """Raised when an operation is called with arguments the service would reject."""
+
+    __module__ = "durable_async"
+
+
+class PayloadTooLargeError(ValidationError):
+    """Raised when a serialized payload exceeds what the service stores for it."""
+
+    __module__ = "durable_async"
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"{what} is {size} bytes of UTF-8; the limit is {limit} bytes")
+        self.size = size
+        self.limit = limit
+
+
+class InvalidEventError(ValidationError):
+    """Raised when the handler gets an event that is not a durable invocation input."""
+
+    __module__ = "durable_async"
+
+
+class SerDesError(DurableError):
+    """Raised when a value cannot be serialized or deserialized."""
+
+    __module__ = "durable_async"
+
+
+class DurableOperationError(DurableError):
+    """Raised when a durable operation failed; carries the recorded error's fields.
+
+    The same error is raised on the first run and on every replay, rebuilt from what was
+    checkpointed, so code that handles it behaves identically in both.
+    """
+
+    __module__ = "durable_async"
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        error_type: str | None = None,
+        data: str | None = None,
+        stack_trace: tuple[str, ...] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+        self.data = data
+        self.stack_trace = stack_trace
+
+    @classmethod
+    def from_error_object(cls, error: ErrorObject | None) -> DurableOperationError:
+        """Rebuild the error recorded for an operation, as the most specific known class."""
+        error = error or ErrorObject()
+        target = _SPECIFIC.get(error.type or "", cls)
+        if not issubclass(target, cls):
+            target = cls
+        return target(
+            error.message,
+            error_type=error.type,
+            data=error.data,
+            stack_trace=error.stack_trace,
+        )
+
+    def __str__(self) -> str:
+        kind = f"{self.error_type}: " if self.error_type else ""
+        return f"{kind}{self.message or ''}"
+
+
+class StepError(DurableOperationError):
+    """Raised when a step failed and its retry strategy gave up."""
+
+    __module__ = "durable_async"
+
+
+class StepInterruptedError(StepError):
+    """Raised when an at-most-once step attempt was interrupted and not retried."""
+
+    __module__ = "durable_async"
+
+
+class NonDeterministicExecutionError(DurableError):
+    """Raised when replay reaches an operation that differs from the recorded one.
+
+    The handler code must issue the same operations in the same order on every replay;
+    this error names what was recorded and what the code asked for.
+    """
+
+    __module__ = "durable_async"
+
+    def __init__(self, message: str, operation_id: str | None = None) -> None:
+        super().__init__(message)
+        self.operation_id = operation_id
+
+
+class BackendError(DurableError):
+    """Raised when the durable-execution API fails.
+
+    ``retryable`` tells whether a new invocation may succeed (throttling, 5xx, network,
+    a stale checkpoint token) or whether the execution must fail (other 4xx errors).
+    """
+
+    __module__ = "durable_async"
+    operation: ClassVar[str] = "durable-execution API"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        retryable: bool,
+        code: str | None = None,
+        status_code: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.code = code
+        self.status_code = status_code
+
+
+class CheckpointError(BackendError):
+    """Raised when ``CheckpointDurableExecution`` fails."""
+
+    __module__ = "durable_async"
+    operation = "CheckpointDurableExecution"
+
+
+class ExecutionStateError(BackendError):
+    """Raised when ``GetDurableExecutionState`` fails."""
+
+    __module__ = "durable_async"
+    operation = "GetDurableExecutionState"
+
+
+def qualified_type(error: BaseException) -> str:
+    """The wire ``ErrorType`` of an exception: builtins bare, others module-qualified."""
+    cls = type(error)
+    if cls.__module__ == "builtins":
+        return cls.__qualname__
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def error_object(error: BaseException) -> ErrorObject:
+    """The ``ErrorObject`` recorded for an exception that escaped user code."""
+    if isinstance(error, DurableOperationError):
+        return ErrorObject(
+            message=error.message,
+            type=qualified_type(error),
+            data=error.data,
+            stack_trace=error.stack_trace,
+        )
+    return ErrorObject(message=str(error), type=qualified_type(error))
+
+
+_SPECIFIC: dict[str, type[DurableOperationError]] = {
+    f"durable_async.{cls.__qualname__}": cls for cls in (StepError, StepInterruptedError)
+}

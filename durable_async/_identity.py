@@ -1,0 +1,31 @@
+"""Operation identity: deterministic IDs, allocated synchronously, in call order.
+
+IDs are the ones AWS's Python SDK computes, so histories are interchangeable: the n-th
+operation (1-based) of a context whose own operation ID is ``prefix`` gets
+``blake2b(f"{prefix}-{n}")`` (``blake2b(str(n))`` at the root), as 64 hex characters.
+"""
+
+from __future__ import annotations
+
+from hashlib import blake2b
+
+import attrs
+
+from durable_async._wire.enums import OperationType
+
+
+def operation_id(prefix: str | None, position: int) -> str:
+    """The ID of the ``position``-th operation of the context named by ``prefix``."""
+    key = f"{prefix}-{position}" if prefix else str(position)
+    return blake2b(key.encode()).hexdigest()[:64]
+
+
+@attrs.frozen
+class OperationIdentity:
+    """What replay compares: an operation's ID, kind, subtype, name and parent."""
+
+    id: str
+    type: OperationType
+    sub_type: str
+    name: str | None
+    parent_id: str | None

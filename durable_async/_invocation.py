@@ -1,0 +1,281 @@
+"""One invocation, start to finish: decode, page in state, run, settle, encode.
+
+The handler runs as a task beside the checkpoint flush task. The invocation ends when
+the handler returns or raises, or when every live branch is parked on the service (then
+parked operations raise the private suspension signal and the handler unwinds). Before
+the output is returned, every task that ran an operation of this invocation has finished
+or been cancelled and awaited, and every queued checkpoint has been sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+
+from durable_async._batcher import CheckpointBatcher
+from durable_async._client.base import DurableExecutionClient
+from durable_async._context import DurableContext, _current
+from durable_async._errors import (
+    BackendError,
+    InvalidEventError,
+    SerDesError,
+    error_object,
+)
+from durable_async._logging import current_log_scope
+from durable_async._replay import OperationLog
+from durable_async._runtime import InvocationRuntime
+from durable_async._suspend import Suspended, SuspensionMonitor
+from durable_async._wire.converter import to_wire
+from durable_async._wire.enums import InvocationStatus, OperationAction, OperationType
+from durable_async._wire.models import (
+    ErrorObject,
+    GetExecutionStateRequest,
+    InvocationOutput,
+    OperationUpdate,
+)
+
+#: Lambda's response limit, less room for the envelope (as AWS's SDK reserves).
+RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 50
+
+Handler = Callable[[Any, DurableContext], Awaitable[Any]]
+
+
+def _parse_event(event: Any) -> tuple[str, str, list[dict[str, Any]], str | None]:
+    if not isinstance(event, Mapping):
+        msg = (
+            f"expected the durable invocation input (a JSON object), got "
+            f"{type(event).__qualname__}; is durable execution enabled for this function?"
+        )
+        raise InvalidEventError(msg)
+    missing = [key for key in ("DurableExecutionArn", "CheckpointToken") if key not in event]
+    if missing:
+        msg = (
+            f"the event is not a durable invocation input: it has no {' or '.join(missing)} "
+            f"(keys: {sorted(event)[:10]}); configure the function with DurableConfig, or "
+            "call the undecorated function for plain events"
+        )
+        raise InvalidEventError(msg)
+    arn, token = event["DurableExecutionArn"], event["CheckpointToken"]
+    if not isinstance(arn, str) or not arn or not isinstance(token, str) or not token:
+        msg = "DurableExecutionArn and CheckpointToken must be non-empty strings"
+        raise InvalidEventError(msg)
+    state = event.get("InitialExecutionState") or {}
+    if not isinstance(state, Mapping):
+        msg = "InitialExecutionState must be an object"
+        raise InvalidEventError(msg)
+    operations = state.get("Operations") or []
+    if not isinstance(operations, list) or not all(isinstance(op, Mapping) for op in operations):
+        msg = "InitialExecutionState.Operations must be a list of objects"
+        raise InvalidEventError(msg)
+    marker = state.get("NextMarker") or None
+    return arn, token, operations, marker
+
+
+def _output(status: InvocationStatus, **fields: Any) -> dict[str, Any]:
+    return to_wire(InvocationOutput(status=status, **fields))  # type: ignore[no-any-return]
+
+
+def _only_suspension(error: BaseException) -> bool:
+    """Whether ``error`` is the suspension signal, possibly grouped by a ``TaskGroup``."""
+    if isinstance(error, Suspended):
+        return True
+    if isinstance(error, BaseExceptionGroup):
+        return any(_only_suspension(e) for e in error.exceptions)
+    return False
+
+
+class Invocation:
+    """Runs one durable invocation of ``handler``."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        client: DurableExecutionClient,
+        logger: logging.Logger,
+        limiter: anyio.CapacityLimiter,
+    ) -> None:
+        self._handler = handler
+        self._client = client
+        self._logger = logger
+        self._limiter = limiter
+
+    async def run(self, event: Any, lambda_context: Any) -> dict[str, Any]:
+        """Return the invocation output for ``event``; raise to make Lambda retry."""
+        arn, token, raw_operations, marker = _parse_event(event)
+        log = OperationLog()
+        try:
+            log.apply_raw(raw_operations)
+        except Exception as exc:
+            msg = f"InitialExecutionState.Operations is malformed: {exc!r}"
+            raise InvalidEventError(msg) from exc
+        try:
+            while marker:
+                page = await self._client.get_execution_state(
+                    GetExecutionStateRequest(arn, token, marker), self._logger
+                )
+                log.apply(page.operations)
+                marker = page.next_marker
+        except BackendError as exc:
+            if exc.retryable:
+                raise
+            return _output(InvocationStatus.FAILED, error=error_object(exc))
+
+        try:
+            input_value = _decode_input(log)
+        except SerDesError as exc:
+            return _output(InvocationStatus.FAILED, error=error_object(exc))
+
+        monitor = SuspensionMonitor()
+        batcher = CheckpointBatcher(self._client, arn, token, log, monitor, self._logger)
+        rt = InvocationRuntime(
+            arn=arn,
+            log=log,
+            batcher=batcher,
+            monitor=monitor,
+            limiter=self._limiter,
+            lambda_context=lambda_context,
+            logger=self._logger,
+        )
+        ctx = DurableContext(rt, replaying=log.has_history)
+        flusher = asyncio.create_task(batcher.run(), name="durable_async checkpoint flusher")
+        try:
+            handler_task = self._start_handler(ctx, input_value)
+            await self._until_done(rt, handler_task)
+        except BaseException:
+            await _cancel_all(rt, [flusher])
+            raise
+        await _cancel_all(rt, [])
+        return await self._finish(rt, handler_task, flusher)
+
+    def _start_handler(self, ctx: DurableContext, input_value: Any) -> asyncio.Task[Any]:
+        reset_ctx = _current.set(ctx)
+        reset_scope = current_log_scope.set(ctx.logger.scope)
+        try:
+            task = asyncio.create_task(
+                self._call_handler(input_value, ctx), name="durable_async handler"
+            )
+        finally:
+            current_log_scope.reset(reset_scope)
+            _current.reset(reset_ctx)
+        ctx._rt.tasks.add(task)  # noqa: SLF001
+        return task
+
+    async def _call_handler(self, input_value: Any, ctx: DurableContext) -> Any:
+        return await self._handler(input_value, ctx)
+
+    @staticmethod
+    async def _until_done(rt: InvocationRuntime, handler_task: asyncio.Task[Any]) -> None:
+        quiet = asyncio.create_task(rt.monitor.wait_quiescent(), name="durable_async quiescence")
+        try:
+            await asyncio.wait((handler_task, quiet), return_when=asyncio.FIRST_COMPLETED)
+            if not handler_task.done():
+                rt.monitor.release()
+                await asyncio.wait((handler_task,))
+        except BaseException:
+            handler_task.cancel()
+            raise
+        finally:
+            quiet.cancel()
+
+    async def _finish(
+        self,
+        rt: InvocationRuntime,
+        handler_task: asyncio.Task[Any],
+        flusher: asyncio.Task[None],
+    ) -> dict[str, Any]:
+        batcher = rt.batcher
+        output: dict[str, Any] | None = None
+        error = None if handler_task.cancelled() else handler_task.exception()
+        if handler_task.cancelled():
+            output = _output(InvocationStatus.PENDING)
+        elif error is None:
+            output = await self._succeeded(rt, handler_task.result())
+        elif _only_suspension(error):
+            output = _output(InvocationStatus.PENDING)
+        elif isinstance(error, Exception):
+            output = await self._failed(rt, error)
+        await batcher.close(flusher)
+        if error is not None and output is None:
+            raise error  # KeyboardInterrupt, SystemExit and kin
+        if rt.fatal is not None and not batcher.revoked:
+            return _output(InvocationStatus.FAILED, error=error_object(rt.fatal))
+        if batcher.failure is not None:
+            if batcher.failure.retryable:
+                raise batcher.failure
+            return _output(InvocationStatus.FAILED, error=error_object(batcher.failure))
+        if batcher.revoked:
+            return _output(InvocationStatus.PENDING)
+        assert output is not None
+        return output
+
+    async def _succeeded(self, rt: InvocationRuntime, result: Any) -> dict[str, Any]:
+        try:
+            encoded = json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            error = SerDesError(f"the handler's result is not JSON-serializable: {exc}")
+            return await self._failed(rt, error)
+        if len(encoded) * 4 > RESPONSE_LIMIT_BYTES and len(encoded.encode()) > RESPONSE_LIMIT_BYTES:
+            update = _execution_update(OperationAction.SUCCEED, payload=encoded)
+            if not await _commit_quietly(rt, update):
+                return _output(InvocationStatus.PENDING)
+            return _output(InvocationStatus.SUCCEEDED, result="")
+        return _output(InvocationStatus.SUCCEEDED, result=encoded)
+
+    async def _failed(self, rt: InvocationRuntime, error: Exception) -> dict[str, Any]:
+        recorded = error_object(error)
+        output = _output(InvocationStatus.FAILED, error=recorded)
+        if len(json.dumps(output)) > RESPONSE_LIMIT_BYTES:
+            update = _execution_update(OperationAction.FAIL, error=recorded)
+            if not await _commit_quietly(rt, update):
+                return _output(InvocationStatus.PENDING)
+            return _output(InvocationStatus.FAILED)
+        return output
+
+
+def _decode_input(log: OperationLog) -> Any:
+    execution = log.execution
+    details = execution.execution_details if execution is not None else None
+    payload = details.input_payload if details is not None else None
+    if payload is None or not payload.strip():
+        return {}
+    try:
+        return json.loads(payload)
+    except ValueError as exc:
+        msg = f"the execution input is not JSON: {exc}"
+        raise SerDesError(msg) from exc
+
+
+def _execution_update(action: OperationAction, **fields: Any) -> OperationUpdate:
+    return OperationUpdate(
+        id=f"execution-result-{int(time.time() * 1000)}",
+        type=OperationType.EXECUTION,
+        action=action,
+        **fields,
+    )
+
+
+async def _commit_quietly(rt: InvocationRuntime, update: OperationUpdate) -> bool:
+    try:
+        await rt.batcher.commit(update)
+    except (Suspended, BackendError):
+        return False
+    return True
+
+
+async def _cancel_all(rt: InvocationRuntime, extra: list[asyncio.Task[Any]]) -> None:
+    current = asyncio.current_task()
+    pending = [t for t in (*rt.tasks, *extra) if not t.done() and t is not current]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+
+
+__all__ = ["ErrorObject", "Handler", "Invocation", "RESPONSE_LIMIT_BYTES"]

@@ -1,0 +1,1 @@
+"""One module per durable operation; each turns a call into checkpoints and a result."""

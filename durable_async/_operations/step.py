@@ -1,0 +1,202 @@
+"""``ctx.step``: run a callable once per attempt, checkpoint its outcome, retry durably.
+
+Attempt bookkeeping follows the service: ``StepDetails.Attempt`` counts finished attempts,
+so the attempt about to run is ``Attempt + 1``. START is fire-and-forget for at-least-once
+steps (it rides with the result in one call unless the body outlasts a loop turn) and
+awaited for at-most-once steps, whose body must not run before the service knows.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import attrs
+
+from durable_async._config import StepConfig, StepSemantics
+from durable_async._errors import (
+    DurableOperationError,
+    PayloadTooLargeError,
+    SerDesError,
+    StepError,
+    StepInterruptedError,
+    error_object,
+    qualified_type,
+)
+from durable_async._identity import OperationIdentity
+from durable_async._logging import DurableLogger, LogScope, current_log_scope
+from durable_async._retry import RetryPresets
+from durable_async._serdes import (
+    SerDesContext,
+    check_payload_size,
+    deserialize,
+    serialize,
+)
+from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
+from durable_async._wire.models import ErrorObject, Operation, OperationUpdate, StepOptions
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from durable_async._runtime import InvocationRuntime
+
+_DEFAULT_RETRY = RetryPresets.default()
+_PLAIN = (str, int, bool, type(None))
+#: Recorded error types that surface as themselves rather than as ``StepError``.
+_SELF_RAISING: dict[str, type[Exception]] = {
+    qualified_type(SerDesError("")): SerDesError,
+    "durable_async.PayloadTooLargeError": SerDesError,
+}
+
+
+@attrs.frozen
+class StepContext:
+    """What a step body gets: its attempt number (1-based) and a durable logger."""
+
+    attempt: int
+    logger: DurableLogger
+    operation_id: str
+    name: str | None
+
+
+def _update(identity: OperationIdentity, action: OperationAction, **fields: Any) -> OperationUpdate:
+    return OperationUpdate(
+        id=identity.id,
+        type=OperationType.STEP,
+        action=action,
+        parent_id=identity.parent_id,
+        name=identity.name,
+        sub_type=identity.sub_type,
+        **fields,
+    )
+
+
+def recorded_failure(error: ErrorObject | None) -> Exception:
+    """The exception a failed step raises, identical on first run and on replay."""
+    kind = _SELF_RAISING.get((error.type if error else None) or "")
+    if kind is not None and error is not None:
+        return kind(error.message or "")
+    return StepError.from_error_object(error)
+
+
+def is_async_callable(func: Callable[..., Any]) -> bool:
+    """Whether calling ``func`` returns a coroutine (functions, partials, ``__call__``)."""
+    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
+        getattr(func, "__call__", None)  # noqa: B004 - callable objects with async __call__
+    )
+
+
+async def run_step(
+    rt: InvocationRuntime,
+    identity: OperationIdentity,
+    recorded: Operation | None,
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    config: StepConfig,
+    logger_fields: dict[str, object],
+) -> Any:
+    """Replay or execute one step."""
+    rt.track_current_task()
+    serdes_context = SerDesContext(identity.id, rt.arn)
+    attempts_made = 0
+    needs_start = True
+    if recorded is not None:
+        details = recorded.step_details
+        attempts_made = details.attempt if details else 0
+        status = recorded.status
+        if status is OperationStatus.SUCCEEDED:
+            payload = details.result if details else None
+            if payload is None:
+                return None
+            return await deserialize(config.serdes, payload, serdes_context)
+        if status is OperationStatus.FAILED:
+            raise recorded_failure(details.error if details else None)
+        if status is OperationStatus.PENDING:
+            await rt.monitor.park()
+        if status is OperationStatus.STARTED:
+            if config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
+                interrupted = StepInterruptedError(
+                    f"step {identity.name or identity.id} was interrupted during attempt "
+                    f"{attempts_made + 1} and is at most once per retry, so it was not re-run"
+                )
+                return await _after_failure(rt, identity, config, interrupted, attempts_made + 1)
+            needs_start = False
+        elif status is not OperationStatus.READY:
+            raise StepError(
+                f"step {identity.name or identity.id} ended as {status}",
+                error_type=f"Step.{status}",
+            )
+
+    attempt = attempts_made + 1
+    if needs_start:
+        start = _update(identity, OperationAction.START)
+        if config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
+            await rt.batcher.commit(start)
+        else:
+            rt.batcher.enqueue(start)
+
+    fields = {**logger_fields, "operationId": identity.id, "attempt": attempt}
+    if identity.name:
+        fields["operationName"] = identity.name
+    scope = LogScope(fields)
+    step_context = StepContext(attempt, DurableLogger(rt.logger, scope), identity.id, identity.name)
+    reset = current_log_scope.set(scope)
+    try:
+        with rt.monitor.busy():
+            if is_async_callable(func):
+                result = await func(step_context, *args)
+            else:
+                result = await anyio.to_thread.run_sync(
+                    functools.partial(func, step_context, *args), limiter=rt.limiter
+                )
+                if inspect.isawaitable(result):
+                    result = await result
+    except Exception as error:  # noqa: BLE001 - user code; BaseExceptions pass through
+        current_log_scope.reset(reset)
+        return await _after_failure(rt, identity, config, error, attempt)
+    current_log_scope.reset(reset)
+
+    try:
+        payload = await serialize(config.serdes, result, serdes_context)
+        check_payload_size(f"the result of step {identity.name or identity.id}", payload)
+        if payload is not None and not (config.serdes is None and isinstance(result, _PLAIN)):
+            # Return what replay will return, so first run and replay agree.
+            result = await deserialize(config.serdes, payload, serdes_context)
+        elif payload is None:
+            result = None
+    except (SerDesError, PayloadTooLargeError) as error:
+        await rt.batcher.commit(_update(identity, OperationAction.FAIL, error=error_object(error)))
+        raise SerDesError(str(error)) from error
+    await rt.batcher.commit(_update(identity, OperationAction.SUCCEED, payload=payload))
+    return result
+
+
+async def _after_failure(
+    rt: InvocationRuntime,
+    identity: OperationIdentity,
+    config: StepConfig,
+    error: Exception,
+    attempt: int,
+) -> Any:
+    """Checkpoint a retry and suspend, or checkpoint the failure and raise it."""
+    recorded = error_object(error)
+    if isinstance(error, DurableOperationError) and not isinstance(error, StepInterruptedError):
+        # A nested operation error records its own type, like any other exception.
+        recorded = attrs.evolve(recorded, type=qualified_type(error))
+    strategy = config.retry_strategy or _DEFAULT_RETRY
+    decision = strategy(error, attempt)
+    if decision.should_retry:
+        delay = max(1, decision.delay_seconds)
+        await rt.batcher.commit(
+            _update(
+                identity,
+                OperationAction.RETRY,
+                error=recorded,
+                step_options=StepOptions(next_attempt_delay_seconds=delay),
+            )
+        )
+        await rt.monitor.park()
+    await rt.batcher.commit(_update(identity, OperationAction.FAIL, error=recorded))
+    raise recorded_failure(recorded) from error

@@ -1,0 +1,84 @@
+"""The operation log: what the service has recorded, and the replay identity check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from durable_async._errors import NonDeterministicExecutionError
+from durable_async._identity import OperationIdentity
+from durable_async._wire.converter import operation_from_wire
+from durable_async._wire.enums import OperationType
+from durable_async._wire.models import Operation
+
+_structure_operation = operation_from_wire()
+
+
+class OperationLog:
+    """Operations by ID, as of the latest state the service returned.
+
+    Filled from the invocation's initial state and refreshed from every checkpoint
+    response, so an operation's entry is always the service's newest view of it.
+    """
+
+    __slots__ = ("_ops", "_execution")
+
+    def __init__(self) -> None:
+        self._ops: dict[str, Operation] = {}
+        self._execution: Operation | None = None
+
+    def apply(self, operations: Iterable[Operation]) -> None:
+        """Record operations, replacing older views of the same IDs."""
+        ops = self._ops
+        for op in operations:
+            ops[op.id] = op
+            if op.type is OperationType.EXECUTION:
+                self._execution = op
+
+    def apply_raw(self, operations: Iterable[dict[str, Any]]) -> None:
+        """Record operations given as service dicts (the invocation event's form)."""
+        self.apply(_structure_operation(raw) for raw in operations)
+
+    def get(self, operation_id: str) -> Operation | None:
+        """The recorded operation with this ID, if any."""
+        return self._ops.get(operation_id)
+
+    def __len__(self) -> int:
+        return len(self._ops)
+
+    @property
+    def execution(self) -> Operation | None:
+        """The EXECUTION operation, which carries the input payload."""
+        return self._execution
+
+    @property
+    def has_history(self) -> bool:
+        """Whether any operation besides the execution itself was recorded."""
+        return len(self._ops) > (1 if self._execution is not None else 0)
+
+    def match(self, identity: OperationIdentity) -> Operation | None:
+        """The recorded operation for ``identity``; raises if it is a different operation."""
+        recorded = self._ops.get(identity.id)
+        if recorded is None:
+            return None
+        if (
+            recorded.type is not identity.type
+            or (recorded.sub_type or None) != (identity.sub_type or None)
+            or (recorded.name or None) != (identity.name or None)
+            or (recorded.parent_id or None) != (identity.parent_id or None)
+        ):
+            raise NonDeterministicExecutionError(_describe_mismatch(recorded, identity), identity.id)
+        return recorded
+
+
+def _describe_mismatch(recorded: Operation, identity: OperationIdentity) -> str:
+    def side(type_: str, sub_type: str | None, name: str | None, parent: str | None) -> str:
+        return f"{type_}/{sub_type} name={name!r} parent={parent!r}"
+
+    return (
+        f"non-deterministic replay at operation {identity.id}: the history recorded "
+        f"{side(recorded.type, recorded.sub_type, recorded.name, recorded.parent_id)} but the "
+        f"code now issues "
+        f"{side(identity.type, identity.sub_type, identity.name, identity.parent_id)}; "
+        "durable handlers must issue the same operations in the same order on every replay"
+    )

@@ -1,0 +1,95 @@
+"""Suspension: ending an invocation once every live branch waits on the service.
+
+An operation that cannot finish in this invocation (a durable wait, a retry scheduled for
+later) *parks*. Parking does not end the invocation at once: sibling branches of a
+``gather`` or ``TaskGroup`` keep running, so their steps finish and are checkpointed in this
+invocation instead of being redone in the next. When no step body is running, no
+checkpoint is awaited and the event loop has run out of SDK activity for a few turns,
+every parked operation raises ``Suspended`` into user code and the invocation ends
+``PENDING``. Releasing parks by raising keeps suspension out of ``except Exception``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+#: Loop turns without SDK activity before the invocation counts as quiescent. A branch
+#: resuming from a finished step reaches its next operation within a few turns (task
+#: wake-up, ``gather`` callback, parent wake-up); nested groups add a few more.
+SETTLE_TURNS = 8
+
+
+class Suspended(BaseException):  # noqa: N818 - a control-flow signal, not an error
+    """The invocation ends ``PENDING``; the service re-invokes it when work is due."""
+
+
+class SuspensionMonitor:
+    """Counts running work and parked operations of one invocation."""
+
+    __slots__ = ("_parked", "_busy", "_activity", "_changed", "_released")
+
+    def __init__(self) -> None:
+        self._parked: set[asyncio.Future[None]] = set()
+        self._busy = 0
+        self._activity = 0
+        self._changed = asyncio.Event()
+        self._released = False
+
+    @property
+    def parked(self) -> int:
+        """How many operations wait for the service right now."""
+        return len(self._parked)
+
+    def touch(self) -> None:
+        """Record SDK activity (an operation was issued or progressed)."""
+        self._activity += 1
+        self._changed.set()
+
+    @contextmanager
+    def busy(self) -> Iterator[None]:
+        """Mark work in progress (a step body, an awaited checkpoint)."""
+        self._busy += 1
+        self.touch()
+        try:
+            yield
+        finally:
+            self._busy -= 1
+            self.touch()
+
+    async def park(self) -> NoReturn:
+        """Wait until the invocation suspends, then raise ``Suspended``."""
+        if self._released:
+            raise Suspended
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._parked.add(future)
+        self.touch()
+        try:
+            await future
+        finally:
+            self._parked.discard(future)
+        raise Suspended  # pragma: no cover - the future only ever fails
+
+    async def wait_quiescent(self) -> None:
+        """Return once something is parked and nothing else has moved for a while."""
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            if not self._parked or self._busy:
+                continue
+            for _ in range(SETTLE_TURNS):
+                seen = self._activity
+                await asyncio.sleep(0)
+                if self._busy or self._activity != seen or not self._parked:
+                    break
+            else:
+                return
+
+    def release(self) -> None:
+        """Make every parked operation, now and later, raise ``Suspended``."""
+        self._released = True
+        for future in self._parked:
+            if not future.done():
+                future.set_exception(Suspended())

@@ -1,0 +1,1 @@
+"""Wire models and the converter that owns their JSON shape."""

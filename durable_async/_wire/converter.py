@@ -1,0 +1,126 @@
+"""The one place that knows the wire shape: PascalCase keys, omitted ``None``s, timestamps.
+
+Models stay plain attrs classes; this module turns them into the dicts botocore sends and
+back. Unknown keys from the service are ignored so a newer service never breaks an older SDK.
+Timestamps arrive in two forms: epoch milliseconds in the invocation event (Lambda's JSON) and
+``datetime`` objects from botocore's parsed responses; both become aware ``datetime``\\ s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import attrs
+from cattrs import Converter
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+
+from durable_async._wire.enums import (
+    InvocationStatus,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+)
+from durable_async._wire.models import (
+    CheckpointRequest,
+    CheckpointResponse,
+    ErrorObject,
+    ExecutionStatePage,
+    GetExecutionStateRequest,
+    InvocationInput,
+    InvocationOutput,
+    Operation,
+    OperationUpdate,
+)
+
+T = TypeVar("T")
+
+_ERROR_KEYS = {
+    "message": "ErrorMessage",
+    "type": "ErrorType",
+    "data": "ErrorData",
+    "stack_trace": "StackTrace",
+}
+
+
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def _wire_key(cls: type, name: str) -> str:
+    if cls is ErrorObject:
+        return _ERROR_KEYS[name]
+    return _pascal(name)
+
+
+def _to_datetime(value: Any, _: type) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
+    if isinstance(value, str):
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    msg = f"not a timestamp: {value!r}"
+    raise TypeError(msg)
+
+
+def _make_converter() -> Converter:
+    conv = Converter(detailed_validation=False)
+    conv.register_structure_hook(datetime, _to_datetime)
+    conv.register_unstructure_hook(datetime, lambda dt: dt)
+    for enum in (OperationType, OperationStatus, OperationAction, InvocationStatus):
+        by_value = dict(enum._value2member_map_)
+        conv.register_structure_hook(enum, lambda v, _, m=by_value: m[v])
+        conv.register_unstructure_hook(enum, lambda e: e._value_)
+
+    def unstructure_factory(cls: type) -> Callable[[Any], dict[str, Any]]:
+        overrides = {
+            f.name: override(
+                rename=_wire_key(cls, f.name), omit_if_default=f.default is None
+            )
+            for f in attrs.fields(cls)
+        }
+        return make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+
+    def structure_factory(cls: type) -> Callable[[Any, Any], Any]:
+        overrides = {f.name: override(rename=_wire_key(cls, f.name)) for f in attrs.fields(cls)}
+        return make_dict_structure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
+
+    conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
+    conv.register_structure_hook_factory(attrs.has, structure_factory)
+    return conv
+
+
+converter = _make_converter()
+
+
+def to_wire(value: Any) -> Any:
+    """Unstructure a model into the dict botocore or Lambda expects."""
+    return converter.unstructure(value)
+
+
+def from_wire(data: Any, cls: type[T]) -> T:
+    """Structure a service dict into a model; unknown keys are ignored."""
+    return converter.structure(data, cls)
+
+
+def operation_from_wire() -> Callable[[Any], Operation]:
+    """The bare structure function for ``Operation``: the replay hot path skips dispatch."""
+    hook = converter.get_structure_hook(Operation)
+    return lambda data: hook(data, Operation)  # type: ignore[no-any-return]
+
+
+__all__ = [
+    "CheckpointRequest",
+    "CheckpointResponse",
+    "ExecutionStatePage",
+    "GetExecutionStateRequest",
+    "InvocationInput",
+    "InvocationOutput",
+    "Operation",
+    "OperationUpdate",
+    "converter",
+    "from_wire",
+    "to_wire",
+]

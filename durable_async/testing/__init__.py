@@ -1,0 +1,6 @@
+"""Run durable handlers locally: an in-memory backend, a time-skipping runner, a fake context."""
+
+from durable_async._client.memory import MemoryBackend, MemoryExecution
+from durable_async.testing._runner import ExecutionResult, FakeLambdaContext, LocalRunner
+
+__all__ = ["ExecutionResult", "FakeLambdaContext", "LocalRunner", "MemoryBackend", "MemoryExecution"]

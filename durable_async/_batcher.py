@@ -56,7 +56,7 @@ def update_size(update: OperationUpdate) -> int:
 
 
 class _Queued:
-    __slots__ = ("update", "size", "future")
+    __slots__ = ("future", "size", "update")
 
     def __init__(
         self, update: OperationUpdate, size: int, future: asyncio.Future[None] | None
@@ -231,9 +231,7 @@ class CheckpointBatcher:
         self._settle(batch, Suspended)
 
     def _fail(self, batch: list[_Queued], error: BackendError) -> None:
-        self._logger.error(
-            "checkpointing failed: %s", error, extra={"executionArn": self._arn}
-        )
+        self._logger.error("checkpointing failed: %s", error, extra={"executionArn": self._arn})
         self.failure = error
         self._settle(batch, error)
 

@@ -51,7 +51,7 @@ class DurableContext:
     Not constructed by users: the ``durable_execution`` decorator passes one to the handler.
     """
 
-    __slots__ = ("_rt", "_parent_id", "_prefix", "_position", "_next_id", "_replaying", "_logger")
+    __slots__ = ("_logger", "_next_id", "_parent_id", "_position", "_prefix", "_replaying", "_rt")
 
     def __init__(
         self,

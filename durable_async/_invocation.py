@@ -164,7 +164,7 @@ class Invocation:
         finally:
             current_log_scope.reset(reset_scope)
             _current.reset(reset_ctx)
-        ctx._rt.tasks.add(task)  # noqa: SLF001
+        ctx._rt.tasks.add(task)
         return task
 
     async def _call_handler(self, input_value: Any, ctx: DurableContext) -> Any:

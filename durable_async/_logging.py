@@ -29,9 +29,7 @@ class LogScope:
     is_replaying: Callable[[], bool] = _never
 
 
-current_log_scope: ContextVar[LogScope | None] = ContextVar(
-    "durable_async_log_scope", default=None
-)
+current_log_scope: ContextVar[LogScope | None] = ContextVar("durable_async_log_scope", default=None)
 
 
 class DurableLogger(logging.LoggerAdapter):  # type: ignore[type-arg]

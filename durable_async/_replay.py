@@ -21,7 +21,7 @@ class OperationLog:
     response, so an operation's entry is always the service's newest view of it.
     """
 
-    __slots__ = ("_ops", "_execution")
+    __slots__ = ("_execution", "_ops")
 
     def __init__(self) -> None:
         self._ops: dict[str, Operation] = {}
@@ -67,7 +67,9 @@ class OperationLog:
             or (recorded.name or None) != (identity.name or None)
             or (recorded.parent_id or None) != (identity.parent_id or None)
         ):
-            raise NonDeterministicExecutionError(_describe_mismatch(recorded, identity), identity.id)
+            raise NonDeterministicExecutionError(
+                _describe_mismatch(recorded, identity), identity.id
+            )
         return recorded
 
 

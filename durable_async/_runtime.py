@@ -22,13 +22,13 @@ class InvocationRuntime:
 
     __slots__ = (
         "arn",
-        "log",
         "batcher",
-        "monitor",
-        "limiter",
-        "lambda_context",
-        "logger",
         "fatal",
+        "lambda_context",
+        "limiter",
+        "log",
+        "logger",
+        "monitor",
         "tasks",
     )
 

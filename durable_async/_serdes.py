@@ -39,7 +39,7 @@ class SerDesContext:
 class SerDes(Protocol[T]):
     """Turns values into payload strings and back; either method may be ``async``."""
 
-    def serialize(self, value: T, context: SerDesContext) -> str | None | Awaitable[str | None]:
+    def serialize(self, value: T, context: SerDesContext) -> str | Awaitable[str | None] | None:
         """Encode ``value``; ``None`` stores no payload."""
 
     def deserialize(self, data: str, context: SerDesContext) -> T | Awaitable[T]:

@@ -22,14 +22,14 @@ from typing import NoReturn
 SETTLE_TURNS = 8
 
 
-class Suspended(BaseException):  # noqa: N818 - a control-flow signal, not an error
+class Suspended(BaseException):
     """The invocation ends ``PENDING``; the service re-invokes it when work is due."""
 
 
 class SuspensionMonitor:
     """Counts running work and parked operations of one invocation."""
 
-    __slots__ = ("_parked", "_busy", "_activity", "_changed", "_released")
+    __slots__ = ("_activity", "_busy", "_changed", "_parked", "_released")
 
     def __init__(self) -> None:
         self._parked: set[asyncio.Future[None]] = set()

@@ -35,6 +35,7 @@ from durable_async._wire.models import (
 from .base import DurableExecutionClient
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+_ARN_PREFIX = "arn:aws:lambda:us-east-1:123456789012:function:local:$LATEST/durable-execution/local"
 
 
 @attrs.define
@@ -66,7 +67,7 @@ class MemoryBackend(DurableExecutionClient):
 
     def start_execution(self, input_payload: str | None, *, arn: str | None = None) -> str:
         """Create an execution and return its ARN."""
-        arn = arn or f"arn:aws:lambda:us-east-1:123456789012:function:local:$LATEST/durable-execution/local/{uuid.uuid4().hex}"
+        arn = arn or f"{_ARN_PREFIX}/{uuid.uuid4().hex}"
         execution_op = Operation(
             id=uuid.uuid4().hex,
             type=OperationType.EXECUTION,

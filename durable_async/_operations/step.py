@@ -153,7 +153,7 @@ async def run_step(
                 )
                 if inspect.isawaitable(result):
                     result = await result
-    except Exception as error:  # noqa: BLE001 - user code; BaseExceptions pass through
+    except Exception as error:
         current_log_scope.reset(reset)
         return await _after_failure(rt, identity, config, error, attempt)
     current_log_scope.reset(reset)

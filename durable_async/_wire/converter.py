@@ -1,4 +1,4 @@
-"""The one place that knows the wire shape: PascalCase keys, omitted ``None``s, timestamps.
+r"""The one place that knows the wire shape: PascalCase keys, omitted ``None``s, timestamps.
 
 Models stay plain attrs classes; this module turns them into the dicts botocore sends and
 back. Unknown keys from the service are ignored so a newer service never breaks an older SDK.
@@ -76,9 +76,7 @@ def _make_converter() -> Converter:
 
     def unstructure_factory(cls: type) -> Callable[[Any], dict[str, Any]]:
         overrides = {
-            f.name: override(
-                rename=_wire_key(cls, f.name), omit_if_default=f.default is None
-            )
+            f.name: override(rename=_wire_key(cls, f.name), omit_if_default=f.default is None)
             for f in attrs.fields(cls)
         }
         return make_dict_unstructure_fn(cls, conv, **overrides)  # type: ignore[arg-type]
@@ -108,7 +106,7 @@ def from_wire(data: Any, cls: type[T]) -> T:
 def operation_from_wire() -> Callable[[Any], Operation]:
     """The bare structure function for ``Operation``: the replay hot path skips dispatch."""
     hook = converter.get_structure_hook(Operation)
-    return lambda data: hook(data, Operation)  # type: ignore[no-any-return]
+    return lambda data: hook(data, Operation)
 
 
 __all__ = [

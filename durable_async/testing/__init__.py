@@ -3,4 +3,10 @@
 from durable_async._client.memory import MemoryBackend, MemoryExecution
 from durable_async.testing._runner import ExecutionResult, FakeLambdaContext, LocalRunner
 
-__all__ = ["ExecutionResult", "FakeLambdaContext", "LocalRunner", "MemoryBackend", "MemoryExecution"]
+__all__ = [
+    "ExecutionResult",
+    "FakeLambdaContext",
+    "LocalRunner",
+    "MemoryBackend",
+    "MemoryExecution",
+]

@@ -1,0 +1,51 @@
+"""Helpers shared by the unit tests (in-memory backend only)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+
+from durable_async import DurableHandler
+from durable_async._wire.models import CheckpointRequest, CheckpointResponse, OperationUpdate
+from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
+
+
+def start(backend: MemoryBackend, input_value: Any = None) -> str:
+    """Create an execution on ``backend`` and return its ARN."""
+    return backend.start_execution(None if input_value is None else json.dumps(input_value))
+
+
+async def invoke_once(
+    handler: DurableHandler[Any], backend: MemoryBackend, arn: str
+) -> dict[str, Any]:
+    """Run exactly one invocation of ``arn`` with the event Lambda would send now."""
+    event = LocalRunner(handler, backend).event(arn)
+    return await handler.invoke_async(event, FakeLambdaContext(), client=backend)
+
+
+def sent_updates(backend: MemoryBackend) -> list[OperationUpdate]:
+    """Every update of every checkpoint call, in the order sent."""
+    return [u for call in backend.checkpoint_calls for u in call.updates]
+
+
+def actions(backend: MemoryBackend) -> list[tuple[str, str, str | None]]:
+    """(type, action, name) of every update sent, in order."""
+    return [(u.type.value, u.action.value, u.name) for u in sent_updates(backend)]
+
+
+class SignallingBackend(MemoryBackend):
+    """A ``MemoryBackend`` that sets ``checkpointed`` after every checkpoint call."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.checkpointed = asyncio.Event()
+
+    async def checkpoint(
+        self, params: CheckpointRequest, logger: logging.Logger
+    ) -> CheckpointResponse:
+        try:
+            return await super().checkpoint(params, logger)
+        finally:
+            self.checkpointed.set()

@@ -2,25 +2,41 @@
 
 from durable_async._client.aiobotocore import AioBotocoreClient
 from durable_async._client.base import DurableExecutionClient
-from durable_async._config import StepConfig, StepSemantics
+from durable_async._config import (
+    CallbackConfig,
+    ChildConfig,
+    InvokeConfig,
+    StepConfig,
+    StepSemantics,
+    WaitForCallbackConfig,
+)
 from durable_async._context import DurableContext, StepContext, current_context
 from durable_async._duration import Duration
 from durable_async._entry import DurableHandler, durable_execution
 from durable_async._errors import (
     BackendError,
+    CallbackError,
+    CallbackFailedError,
+    CallbackSubmitterError,
+    CallbackTimeoutError,
     CheckpointError,
+    ChildContextError,
     DurableError,
     DurableOperationError,
     ExecutionStateError,
     InvalidEventError,
+    InvokeError,
     NonDeterministicExecutionError,
     PayloadTooLargeError,
     SerDesError,
     StepError,
     StepInterruptedError,
     ValidationError,
+    WaitForConditionError,
 )
 from durable_async._logging import DurableLogFilter, DurableLogger
+from durable_async._operations.callback import Callback
+from durable_async._operations.condition import WaitForConditionCheckContext
 from durable_async._retry import (
     JitterStrategy,
     LinearRetryStrategyConfig,
@@ -37,11 +53,24 @@ from durable_async._serdes import (
     SerDes,
     SerDesContext,
 )
+from durable_async._waits import (
+    WaitForConditionDecision,
+    WaitStrategyConfig,
+    create_wait_strategy,
+)
 
 __all__ = [
     "AioBotocoreClient",
     "BackendError",
+    "Callback",
+    "CallbackConfig",
+    "CallbackError",
+    "CallbackFailedError",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
     "CheckpointError",
+    "ChildConfig",
+    "ChildContextError",
     "DurableContext",
     "DurableError",
     "DurableExecutionClient",
@@ -53,6 +82,8 @@ __all__ = [
     "ExecutionStateError",
     "ExtendedTypeSerDes",
     "InvalidEventError",
+    "InvokeConfig",
+    "InvokeError",
     "JitterStrategy",
     "JsonSerDes",
     "LinearRetryStrategyConfig",
@@ -71,8 +102,14 @@ __all__ = [
     "StepInterruptedError",
     "StepSemantics",
     "ValidationError",
+    "WaitForCallbackConfig",
+    "WaitForConditionCheckContext",
+    "WaitForConditionDecision",
+    "WaitForConditionError",
+    "WaitStrategyConfig",
     "create_linear_retry_strategy",
     "create_retry_strategy",
+    "create_wait_strategy",
     "current_context",
     "durable_execution",
 ]

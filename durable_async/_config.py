@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 import attrs
 
+from durable_async._duration import Duration
+from durable_async._errors import ValidationError
 from durable_async._retry import RetryStrategy
 from durable_async._serdes import SerDes
 from durable_async._validation import validate_sub_type
@@ -34,3 +37,64 @@ class StepConfig:
     step_semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY
     serdes: SerDes[Any] | None = None
     sub_type: str | None = attrs.field(default=None, validator=_check_sub_type, kw_only=True)
+
+
+def _check_seconds(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, int) or value < 0):
+        msg = f"{attribute.name} must be a non-negative number of whole seconds"
+        raise ValidationError(msg)
+
+
+def _to_seconds(value: Any) -> int:
+    if value is None:
+        return 0
+    return Duration.coerce(value).seconds
+
+
+@attrs.frozen
+class ChildConfig:
+    """How a child context's result is stored.
+
+    ``summary_generator`` produces what is stored instead of a result too large to
+    checkpoint (the body then re-runs on replay to rebuild the real result).
+    """
+
+    serdes: SerDes[Any] | None = None
+    sub_type: str | None = attrs.field(default=None, validator=_check_sub_type, kw_only=True)
+    summary_generator: Callable[[Any], str] | None = attrs.field(default=None, kw_only=True)
+
+
+@attrs.frozen
+class CallbackConfig:
+    """Timeouts and result decoding of a callback (``0`` means no timeout)."""
+
+    timeout: int = attrs.field(default=0, converter=_to_seconds, validator=_check_seconds)
+    heartbeat_timeout: int = attrs.field(default=0, converter=_to_seconds, validator=_check_seconds)
+    #: Decodes the success payload; by default the raw string is returned, as AWS does.
+    serdes: SerDes[Any] | None = None
+    sub_type: str | None = attrs.field(default=None, validator=_check_sub_type, kw_only=True)
+
+
+@attrs.frozen
+class WaitForCallbackConfig:
+    """A callback's options plus how the submitter step retries."""
+
+    timeout: int = attrs.field(default=0, converter=_to_seconds, validator=_check_seconds)
+    heartbeat_timeout: int = attrs.field(default=0, converter=_to_seconds, validator=_check_seconds)
+    serdes: SerDes[Any] | None = None
+    retry_strategy: RetryStrategy | None = None
+
+    def callback_config(self) -> CallbackConfig:
+        """The options of the inner callback."""
+        return CallbackConfig(self.timeout, self.heartbeat_timeout, self.serdes)
+
+
+@attrs.frozen
+class InvokeConfig:
+    """Encoding of a chained invocation's payload and result, and its tenant."""
+
+    #: Encodes the payload; default plain JSON (what the target receives as its event).
+    serdes_payload: SerDes[Any] | None = None
+    #: Decodes the target's result; default plain JSON.
+    serdes_result: SerDes[Any] | None = None
+    tenant_id: str | None = None

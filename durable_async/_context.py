@@ -7,20 +7,42 @@ order in which ``gather`` or a ``TaskGroup`` happens to run things.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Coroutine
+import random as _random
+import uuid as _uuid
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar, overload
 
-from durable_async._config import StepConfig
+from durable_async._config import (
+    CallbackConfig,
+    ChildConfig,
+    InvokeConfig,
+    StepConfig,
+    WaitForCallbackConfig,
+)
 from durable_async._duration import Duration
-from durable_async._errors import NonDeterministicExecutionError, ValidationError
+from durable_async._errors import (
+    CallbackError,
+    CallbackSubmitterError,
+    ChildContextError,
+    NonDeterministicExecutionError,
+    StepError,
+    ValidationError,
+)
 from durable_async._identity import OperationIdentity, operation_id
-from durable_async._logging import DurableLogger, LogScope
+from durable_async._logging import DurableLogger, LogScope, current_log_scope
+from durable_async._operations.callback import Callback, create_callback
+from durable_async._operations.child import run_child
+from durable_async._operations.condition import run_condition
+from durable_async._operations.invoke import run_invoke
 from durable_async._operations.step import StepContext, run_step
 from durable_async._operations.wait import run_wait
 from durable_async._runtime import InvocationRuntime
+from durable_async._serdes import SerDes
 from durable_async._validation import validate_name
+from durable_async._waits import WaitStrategy, WaitStrategyConfig, create_wait_strategy
 from durable_async._wire.enums import OperationSubType, OperationType
 from durable_async._wire.models import Operation
 
@@ -121,6 +143,20 @@ class DurableContext:
         self._rt.monitor.touch()
         return identity, recorded
 
+    @contextmanager
+    def _bound(self) -> Iterator[None]:
+        """Make this the current context (and log scope) while its body runs."""
+        reset_ctx = _current.set(self)
+        reset_scope = current_log_scope.set(self._logger.scope)
+        try:
+            yield
+        finally:
+            current_log_scope.reset(reset_scope)
+            _current.reset(reset_ctx)
+
+    def _child_factory(self, parent_id: str) -> Callable[[bool], DurableContext]:
+        return lambda replaying: DurableContext(self._rt, parent_id=parent_id, replaying=replaying)
+
     # -- operations --------------------------------------------------------------------
 
     @overload
@@ -202,7 +238,227 @@ class DurableContext:
         )
         return run_wait(self._rt, identity, recorded, total)
 
+    def run_in_child_context(
+        self,
+        func: Callable[..., Awaitable[T]],
+        /,
+        *args: Any,
+        name: str | None = None,
+        config: ChildConfig | None = None,
+    ) -> Coroutine[Any, Any, T]:
+        """Run ``func(child_ctx, *args)`` with its own operation namespace; return its result.
+
+        The result is checkpointed on a CONTEXT operation, so a finished child is not
+        re-run on replay. A failure raises ``ChildContextError`` whose ``__cause__`` is the
+        inner error.
+        """
+        config = config or _DEFAULT_CHILD_CONFIG
+        name = validate_name(name) if name is not None else _default_name(func)
+        identity, recorded = self._issue(
+            OperationType.CONTEXT, config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT, name
+        )
+        return run_child(
+            self._rt, identity, recorded, self._child_factory(identity.id), func, args, config
+        )
+
+    def create_callback(
+        self,
+        *,
+        name: str | None = None,
+        timeout: Duration | timedelta | float | None = None,
+        heartbeat_timeout: Duration | timedelta | float | None = None,
+        serdes: SerDes[Any] | None = None,
+        config: CallbackConfig | None = None,
+    ) -> Coroutine[Any, Any, Callback[Any]]:
+        """Create a callback; hand ``callback.callback_id`` out, then ``await callback.result()``.
+
+        Options may be given directly or as a ``CallbackConfig``; a timeout of 0 means none.
+        """
+        if config is None:
+            config = CallbackConfig(timeout or 0, heartbeat_timeout or 0, serdes)
+        elif timeout is not None or heartbeat_timeout is not None or serdes is not None:
+            msg = "give the callback's options either directly or as config, not both"
+            raise ValidationError(msg)
+        identity, recorded = self._issue(
+            OperationType.CALLBACK,
+            config.sub_type or OperationSubType.CALLBACK,
+            validate_name(name),
+        )
+        return create_callback(self._rt, identity, recorded, config)
+
+    def wait_for_callback(
+        self,
+        submitter: Callable[[str, StepContext], Any],
+        /,
+        *,
+        name: str | None = None,
+        config: WaitForCallbackConfig | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Create a callback, run ``submitter(callback_id, step_context)`` as a step, await it.
+
+        Runs in a child context (subtype ``WaitForCallback``). Raises the callback's
+        ``CallbackError`` subclass, or ``CallbackSubmitterError`` if the submitter failed.
+        """
+        config = config or WaitForCallbackConfig()
+        name = validate_name(name) if name is not None else _default_name(submitter)
+        prefix = f"{name} " if name else ""
+
+        async def body(child: DurableContext) -> Any:
+            callback = await child.create_callback(
+                name=f"{prefix}create callback id", config=config.callback_config()
+            )
+
+            async def submit(step: StepContext) -> Any:
+                return await _call_maybe_sync(child._rt, submitter, callback.callback_id, step)
+
+            await child.step(
+                submit,
+                name=f"{prefix}submitter",
+                config=StepConfig(retry_strategy=config.retry_strategy, serdes=config.serdes),
+            )
+            return await callback.result()
+
+        identity, recorded = self._issue(
+            OperationType.CONTEXT, OperationSubType.WAIT_FOR_CALLBACK, name
+        )
+        child = run_child(
+            self._rt,
+            identity,
+            recorded,
+            self._child_factory(identity.id),
+            body,
+            (),
+            ChildConfig(serdes=config.serdes),
+        )
+        return _unwrap_callback_failure(child)
+
+    def invoke(
+        self,
+        function_name: str,
+        payload: Any = None,
+        /,
+        *,
+        name: str | None = None,
+        tenant_id: str | None = None,
+        config: InvokeConfig | None = None,
+    ) -> Coroutine[Any, Any, Any]:
+        """Invoke another durable function with ``payload`` and return its result.
+
+        The target runs as its own execution; this branch suspends until it ends. A failed,
+        timed-out or stopped target raises ``InvokeError``. Never re-invoked on replay.
+        """
+        if not isinstance(function_name, str) or not function_name:
+            msg = "function_name must be a non-empty function name or ARN"
+            raise ValidationError(msg)
+        config = config or InvokeConfig(tenant_id=tenant_id)
+        if tenant_id is not None and config.tenant_id != tenant_id:
+            msg = "give the tenant either directly or in config, not both"
+            raise ValidationError(msg)
+        identity, recorded = self._issue(
+            OperationType.CHAINED_INVOKE, OperationSubType.CHAINED_INVOKE, validate_name(name)
+        )
+        return run_invoke(self._rt, identity, recorded, function_name, payload, config)
+
+    def wait_for_condition(
+        self,
+        check: Callable[[T, Any], Awaitable[T]] | Callable[[T, Any], T],
+        /,
+        *,
+        initial_state: T,
+        strategy: WaitStrategy | WaitStrategyConfig[T],
+        name: str | None = None,
+        serdes: SerDes[Any] | None = None,
+    ) -> Coroutine[Any, Any, T]:
+        """Poll ``check(state, check_context)`` durably until ``strategy`` says stop.
+
+        Each check's new state is checkpointed; between checks the invocation suspends
+        for the strategy's delay. If the first check already satisfies the strategy,
+        nothing suspends.
+        """
+        if isinstance(strategy, WaitStrategyConfig):
+            strategy = create_wait_strategy(strategy)
+        if not callable(check) or not callable(strategy):
+            msg = "wait_for_condition needs a callable check and a strategy"
+            raise ValidationError(msg)
+        identity, recorded = self._issue(
+            OperationType.STEP, OperationSubType.WAIT_FOR_CONDITION, validate_name(name)
+        )
+        return run_condition(
+            self._rt,
+            identity,
+            recorded,
+            check,
+            initial_state,
+            strategy,
+            serdes,
+            dict(self._logger.scope.fields),
+        )
+
+    # -- replay-safe helpers -------------------------------------------------------------
+
+    def now(self) -> Coroutine[Any, Any, datetime]:
+        """The current UTC time, recorded once so replays see the same value."""
+        return self.step(_now)
+
+    def uuid4(self) -> Coroutine[Any, Any, _uuid.UUID]:
+        """A random UUID, recorded once so replays see the same value."""
+        return self.step(_uuid4)
+
+    def random(self) -> Coroutine[Any, Any, float]:
+        """A float in [0, 1), recorded once so replays see the same value."""
+        return self.step(_random_float)
+
+
+async def _now(step: StepContext) -> datetime:
+    return datetime.now(UTC)
+
+
+async def _uuid4(step: StepContext) -> _uuid.UUID:
+    return _uuid.uuid4()
+
+
+async def _random_float(step: StepContext) -> float:
+    return _random.random()
+
+
+_now.__name__ = "now"
+_uuid4.__name__ = "uuid4"
+_random_float.__name__ = "random"
+
+
+async def _call_maybe_sync(rt: InvocationRuntime, func: Callable[..., Any], *args: Any) -> Any:
+    import functools
+    import inspect
+
+    import anyio.to_thread
+
+    from durable_async._operations.step import is_async_callable
+
+    if is_async_callable(func):
+        return await func(*args)
+    result = await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=rt.limiter)
+    return await result if inspect.isawaitable(result) else result
+
+
+async def _unwrap_callback_failure(child: Coroutine[Any, Any, Any]) -> Any:
+    """Surface a wait_for_callback failure as the callback error it is."""
+    try:
+        return await child
+    except ChildContextError as failure:
+        inner = failure.__cause__
+        if isinstance(inner, CallbackError):
+            raise inner from None
+        if isinstance(inner, StepError) or failure.error_type == "durable_async.StepError":
+            raise CallbackSubmitterError(
+                failure.message or "the callback submitter failed",
+                error_type=failure.error_type,
+                data=failure.data,
+                stack_trace=failure.stack_trace,
+            ) from failure
+        raise
+
 
 _DEFAULT_STEP_CONFIG = StepConfig()
+_DEFAULT_CHILD_CONFIG = ChildConfig()
 
 __all__ = ["DurableContext", "StepContext", "current_context"]

@@ -8,8 +8,15 @@
     │   └── InvalidEventError           the Lambda event is not a durable invocation
     ├── SerDesError                     a value could not be (de)serialized
     ├── DurableOperationError           an operation failed; users catch these
-    │   └── StepError                   a step failed for good (retries exhausted)
-    │       └── StepInterruptedError    an at-most-once attempt was cut off by a crash
+    │   ├── StepError                   a step failed for good (retries exhausted)
+    │   │   └── StepInterruptedError    an at-most-once attempt was cut off by a crash
+    │   ├── ChildContextError           a child context's body raised
+    │   ├── InvokeError                 a chained invocation failed, timed out or stopped
+    │   ├── WaitForConditionError       a condition check raised or ran out of attempts
+    │   └── CallbackError               a callback did not succeed
+    │       ├── CallbackFailedError     the external system reported a failure
+    │       ├── CallbackTimeoutError    no result (or heartbeat) in time
+    │       └── CallbackSubmitterError  wait_for_callback's submitter failed
     ├── NonDeterministicExecutionError  replay met a different operation than recorded
     └── BackendError                    the durable-execution API failed
         ├── CheckpointError             CheckpointDurableExecution failed
@@ -119,6 +126,48 @@ class StepInterruptedError(StepError):
     __module__ = "durable_async"
 
 
+class ChildContextError(DurableOperationError):
+    """Raised when a child context's body raised; ``__cause__`` rebuilds the inner error."""
+
+    __module__ = "durable_async"
+
+
+class InvokeError(DurableOperationError):
+    """Raised when a chained invocation failed, timed out or was stopped."""
+
+    __module__ = "durable_async"
+
+
+class WaitForConditionError(DurableOperationError):
+    """Raised when a condition check raised or the strategy ran out of attempts."""
+
+    __module__ = "durable_async"
+
+
+class CallbackError(DurableOperationError):
+    """Raised when a callback did not deliver a result."""
+
+    __module__ = "durable_async"
+
+
+class CallbackFailedError(CallbackError):
+    """Raised when the external system completed the callback with a failure."""
+
+    __module__ = "durable_async"
+
+
+class CallbackTimeoutError(CallbackError):
+    """Raised when a callback timed out, or missed its heartbeat (``error_type`` says which)."""
+
+    __module__ = "durable_async"
+
+
+class CallbackSubmitterError(CallbackError):
+    """Raised when ``wait_for_callback``'s submitter failed for good."""
+
+    __module__ = "durable_async"
+
+
 class NonDeterministicExecutionError(DurableError):
     """Raised when replay reaches an operation that differs from the recorded one.
 
@@ -192,5 +241,16 @@ def error_object(error: BaseException) -> ErrorObject:
 
 
 _SPECIFIC: dict[str, type[DurableOperationError]] = {
-    f"durable_async.{cls.__qualname__}": cls for cls in (StepError, StepInterruptedError)
+    f"durable_async.{cls.__qualname__}": cls
+    for cls in (
+        StepError,
+        StepInterruptedError,
+        ChildContextError,
+        InvokeError,
+        WaitForConditionError,
+        CallbackError,
+        CallbackFailedError,
+        CallbackTimeoutError,
+        CallbackSubmitterError,
+    )
 }

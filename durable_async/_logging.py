@@ -39,6 +39,10 @@ class DurableLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
         super().__init__(logger, dict(scope.fields))
         self.scope = scope
 
+    def with_replay_logging(self) -> DurableLogger:
+        """A copy of this logger that also emits during replay (to observe re-runs)."""
+        return DurableLogger(self.logger, attrs.evolve(self.scope, is_replaying=_never))
+
     @property
     def is_replaying(self) -> bool:
         """Whether records are being dropped because the code is replaying."""

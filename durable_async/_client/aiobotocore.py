@@ -49,7 +49,11 @@ def classify(code: str | None, message: str, status: int | None) -> bool:
         return False
     if status is None or status >= 500 or status == 429:
         return True
-    if code == "InvalidParameterValueException" and message.startswith(_STALE_TOKEN_PREFIX):
+    # Without an x-amzn-ErrorType header (AWS's dex-local-runner sends none) botocore
+    # reports the HTTP status as the code; the message still identifies a stale token.
+    if code in ("InvalidParameterValueException", str(status)) and message.startswith(
+        _STALE_TOKEN_PREFIX
+    ):
         return True
     return not 400 <= status < 500
 

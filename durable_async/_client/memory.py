@@ -21,8 +21,12 @@ from durable_async._wire.enums import (
     OperationType,
 )
 from durable_async._wire.models import (
+    CallbackDetails,
+    ChainedInvokeDetails,
     CheckpointRequest,
     CheckpointResponse,
+    ContextDetails,
+    ErrorObject,
     ExecutionDetails,
     ExecutionStatePage,
     GetExecutionStateRequest,
@@ -49,6 +53,21 @@ class MemoryExecution:
     result_update: OperationUpdate | None = None
     #: Every update accepted, in order (the raw material of a history).
     updates: list[OperationUpdate] = attrs.Factory(list)
+    #: Callback timers by operation ID: (deadline, heartbeat deadline).
+    callback_timers: dict[str, tuple[datetime | None, datetime | None]] = attrs.Factory(dict)
+    #: Heartbeat timeout in seconds of each callback with one.
+    heartbeat_seconds: dict[str, int] = attrs.Factory(dict)
+
+
+@attrs.frozen
+class PendingInvoke:
+    """A chained invocation the backend has started but not finished."""
+
+    arn: str
+    operation_id: str
+    function_name: str
+    payload: str | None
+    tenant_id: str | None
 
 
 class MemoryBackend(DurableExecutionClient):
@@ -100,12 +119,12 @@ class MemoryBackend(DurableExecutionClient):
     # -- the clock --------------------------------------------------------------------
 
     def next_due(self, arn: str) -> datetime | None:
-        """When the earliest timer (wait end, retry) of the execution fires."""
-        due = [
-            when
-            for op in self.executions[arn].operations.values()
-            if (when := _timer(op)) is not None
-        ]
+        """When the earliest timer (wait end, retry, callback timeout) fires."""
+        execution = self.executions[arn]
+        due = [when for op in execution.operations.values() if (when := _timer(op)) is not None]
+        for op_id, (deadline, heartbeat) in execution.callback_timers.items():
+            if execution.operations[op_id].status is OperationStatus.STARTED:
+                due.extend(when for when in (deadline, heartbeat) if when is not None)
         return min(due, default=None)
 
     def advance_to(self, when: datetime) -> None:
@@ -122,10 +141,113 @@ class MemoryBackend(DurableExecutionClient):
                     )
                 else:
                     execution.operations[op_id] = attrs.evolve(op, status=OperationStatus.READY)
+            for op_id, (deadline, heartbeat) in list(execution.callback_timers.items()):
+                if execution.operations[op_id].status is not OperationStatus.STARTED:
+                    continue
+                if heartbeat is not None and heartbeat <= self.now:
+                    self._end_callback(execution, op_id, timed_out="Callback.Heartbeat")
+                elif deadline is not None and deadline <= self.now:
+                    self._end_callback(execution, op_id, timed_out="Callback.Timeout")
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds``."""
         self.advance_to(self.now + timedelta(seconds=seconds))
+
+    # -- the outside world ------------------------------------------------------------
+
+    def _callback(self, callback_id: str) -> tuple[MemoryExecution, str]:
+        for execution in self.executions.values():
+            for op in execution.operations.values():
+                details = op.callback_details
+                if details is not None and details.callback_id == callback_id:
+                    return execution, op.id
+        msg = f"no callback {callback_id!r}"
+        raise KeyError(msg)
+
+    def complete_callback(self, callback_id: str, result: str | None = None) -> None:
+        """Deliver a success, as ``SendDurableExecutionCallbackSuccess`` would."""
+        execution, op_id = self._callback(callback_id)
+        self._end_callback(execution, op_id, result=result)
+
+    def fail_callback(self, callback_id: str, error: ErrorObject) -> None:
+        """Deliver a failure, as ``SendDurableExecutionCallbackFailure`` would."""
+        execution, op_id = self._callback(callback_id)
+        self._end_callback(execution, op_id, error=error)
+
+    def heartbeat_callback(self, callback_id: str) -> None:
+        """Push the heartbeat deadline back, as ``SendDurableExecutionCallbackHeartbeat``."""
+        execution, op_id = self._callback(callback_id)
+        deadline, _ = execution.callback_timers[op_id]
+        seconds = execution.heartbeat_seconds.get(op_id)
+        if seconds:
+            execution.callback_timers[op_id] = (deadline, self.now + timedelta(seconds=seconds))
+
+    def _end_callback(
+        self,
+        execution: MemoryExecution,
+        op_id: str,
+        *,
+        result: str | None = None,
+        error: ErrorObject | None = None,
+        timed_out: str | None = None,
+    ) -> None:
+        op = execution.operations[op_id]
+        if op.status is not OperationStatus.STARTED:
+            msg = f"callback {op_id} already ended ({op.status})"
+            raise ValueError(msg)
+        callback_id = op.callback_details.callback_id if op.callback_details else None
+        if timed_out is not None:
+            status = OperationStatus.TIMED_OUT
+            error = ErrorObject(message="Callback timed out", type=timed_out)
+        else:
+            status = OperationStatus.FAILED if error is not None else OperationStatus.SUCCEEDED
+        execution.operations[op_id] = attrs.evolve(
+            op,
+            status=status,
+            end_timestamp=self.now,
+            callback_details=CallbackDetails(callback_id, result, error),
+        )
+
+    def pending_invokes(self, arn: str) -> list[PendingInvoke]:
+        """Chained invocations of ``arn`` that were started and have not ended."""
+        execution = self.executions[arn]
+        started = {
+            u.id: u
+            for u in execution.updates
+            if u.type is OperationType.CHAINED_INVOKE and u.action is OperationAction.START
+        }
+        return [
+            PendingInvoke(
+                arn,
+                op_id,
+                update.chained_invoke_options.function_name
+                if update.chained_invoke_options
+                else "",
+                update.payload,
+                update.chained_invoke_options.tenant_id if update.chained_invoke_options else None,
+            )
+            for op_id, update in started.items()
+            if execution.operations[op_id].status is OperationStatus.STARTED
+        ]
+
+    def complete_invoke(
+        self,
+        arn: str,
+        operation_id: str,
+        *,
+        result: str | None = None,
+        error: ErrorObject | None = None,
+    ) -> None:
+        """Record a chained invocation's outcome, as the service does when the target ends."""
+        execution = self.executions[arn]
+        op = execution.operations[operation_id]
+        status = OperationStatus.FAILED if error is not None else OperationStatus.SUCCEEDED
+        execution.operations[operation_id] = attrs.evolve(
+            op,
+            status=status,
+            end_timestamp=self.now,
+            chained_invoke_details=ChainedInvokeDetails(result, error),
+        )
 
     # -- the contract -----------------------------------------------------------------
 
@@ -205,6 +327,16 @@ class MemoryBackend(DurableExecutionClient):
                 execution.result_update = update
                 continue
             op = self._transition(execution.operations.get(update.id), update)
+            if update.type is OperationType.CALLBACK and update.action is OperationAction.START:
+                options = update.callback_options
+                timeout = options.timeout_seconds if options else 0
+                heartbeat = options.heartbeat_timeout_seconds if options else 0
+                execution.callback_timers[op.id] = (
+                    self.now + timedelta(seconds=timeout) if timeout else None,
+                    self.now + timedelta(seconds=heartbeat) if heartbeat else None,
+                )
+                if heartbeat:
+                    execution.heartbeat_seconds[op.id] = heartbeat
             execution.operations[update.id] = op
             changed[op.id] = op
         return list(changed.values())
@@ -260,6 +392,22 @@ class MemoryBackend(DurableExecutionClient):
                 step_details=StepDetails(
                     attempt=attempt + 1, result=update.payload, error=update.error
                 ),
+            )
+        if update.type is OperationType.CALLBACK and action is OperationAction.START:
+            return attrs.evolve(base, callback_details=CallbackDetails(uuid.uuid4().hex))
+        if update.type is OperationType.CHAINED_INVOKE and action is OperationAction.START:
+            return attrs.evolve(base, chained_invoke_details=ChainedInvokeDetails())
+        if update.type is OperationType.CONTEXT and action is not OperationAction.START:
+            replay_children = bool(
+                update.context_options and update.context_options.replay_children
+            )
+            return attrs.evolve(
+                base,
+                status=OperationStatus.SUCCEEDED
+                if action is OperationAction.SUCCEED
+                else OperationStatus.FAILED,
+                end_timestamp=now,
+                context_details=ContextDetails(replay_children, update.payload, update.error),
             )
         status = {
             OperationAction.START: OperationStatus.STARTED,

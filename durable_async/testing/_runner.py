@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import attrs
@@ -61,10 +62,13 @@ class LocalRunner:
         handler: DurableHandler[Any],
         backend: MemoryBackend | None = None,
         *,
+        functions: Mapping[str, DurableHandler[Any]] | None = None,
         max_invocations: int = 100,
     ) -> None:
         self.handler = handler
         self.backend = backend or MemoryBackend()
+        #: Targets of ``ctx.invoke`` by function name; each runs as its own execution.
+        self.functions = dict(functions or {})
         self.max_invocations = max_invocations
 
     def event(self, arn: str) -> dict[str, Any]:
@@ -102,11 +106,35 @@ class LocalRunner:
             outputs.append(output)
             if output.status is not InvocationStatus.PENDING:
                 return self._result(arn, output, invocations, outputs)
+            if await self._run_invoked(arn):
+                continue
             due = self.backend.next_due(arn)
             if due is None:
                 break
             self.backend.advance_to(due)
         return self._result(arn, outputs[-1] if outputs else None, invocations, outputs)
+
+    async def _run_invoked(self, arn: str) -> bool:
+        """Run registered targets of pending chained invocations; report whether any ran."""
+        ran = False
+        for pending in self.backend.pending_invokes(arn):
+            name = pending.function_name.split(":function:")[-1].split(":")[0]
+            target = self.functions.get(pending.function_name) or self.functions.get(name)
+            if target is None:
+                continue
+            runner = LocalRunner(
+                target, self.backend, functions=self.functions, max_invocations=self.max_invocations
+            )
+            child_arn = self.backend.start_execution(pending.payload)
+            outcome = await runner.resume(child_arn)
+            if outcome.status is InvocationStatus.SUCCEEDED:
+                raw = None if outcome.result is None else json.dumps(outcome.result)
+                self.backend.complete_invoke(arn, pending.operation_id, result=raw)
+            else:
+                error = outcome.error or ErrorObject(message="the invoked execution did not finish")
+                self.backend.complete_invoke(arn, pending.operation_id, error=error)
+            ran = True
+        return ran
 
     def _result(
         self,

@@ -1,0 +1,110 @@
+"""``ctx.create_callback`` and ``ctx.wait_for_callback``: results delivered by other systems.
+
+The service assigns the callback ID when it records the START, so creating a callback
+awaits that checkpoint. Its result is read from the operation log; until it arrives the
+awaiting branch parks, and the service re-invokes once the callback completes.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from durable_async._config import CallbackConfig
+from durable_async._errors import (
+    CallbackError,
+    CallbackFailedError,
+    CallbackTimeoutError,
+)
+from durable_async._identity import OperationIdentity
+from durable_async._serdes import PassThroughSerDes, SerDes, SerDesContext, deserialize
+from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
+from durable_async._wire.models import CallbackOptions, Operation, OperationUpdate
+
+if TYPE_CHECKING:
+    from durable_async._runtime import InvocationRuntime
+
+T = TypeVar("T")
+_RAW = PassThroughSerDes()
+
+
+class Callback(Generic[T]):
+    """A callback an external system completes with ``SendDurableExecutionCallback*``."""
+
+    __slots__ = ("_rt", "_serdes", "callback_id", "operation_id")
+
+    def __init__(
+        self,
+        rt: InvocationRuntime,
+        operation_id: str,
+        callback_id: str,
+        serdes: SerDes[Any] | None,
+    ) -> None:
+        self._rt = rt
+        self.operation_id = operation_id
+        #: The ID to hand to the external system.
+        self.callback_id = callback_id
+        self._serdes = serdes
+
+    def __repr__(self) -> str:
+        return f"Callback(callback_id={self.callback_id!r})"
+
+    async def result(self) -> T:
+        """The callback's result; suspends the invocation until it has arrived.
+
+        Raises ``CallbackFailedError`` if the external system reported a failure and
+        ``CallbackTimeoutError`` if it timed out (``error_type`` is ``Callback.Timeout``
+        or ``Callback.Heartbeat``).
+        """
+        rt = self._rt
+        op = rt.log.get(self.operation_id)
+        status = op.status if op is not None else None
+        if status is None or not status.is_terminal:
+            await rt.monitor.park()
+        assert op is not None
+        details = op.callback_details
+        if status is OperationStatus.SUCCEEDED:
+            payload = details.result if details else None
+            if payload is None:
+                return None  # type: ignore[return-value]
+            context = SerDesContext(self.operation_id, rt.arn)
+            return await deserialize(self._serdes or _RAW, payload, context)  # type: ignore[no-any-return]
+        error = details.error if details else None
+        kind: type[CallbackError]
+        if status is OperationStatus.TIMED_OUT:
+            kind, default = CallbackTimeoutError, "callback timed out"
+        else:
+            kind, default = CallbackFailedError, f"callback ended as {status}"
+        raise kind(
+            (error.message if error else None) or default,
+            error_type=error.type if error else None,
+            data=error.data if error else None,
+            stack_trace=error.stack_trace if error else None,
+        )
+
+
+async def create_callback(
+    rt: InvocationRuntime,
+    identity: OperationIdentity,
+    recorded: Operation | None,
+    config: CallbackConfig,
+) -> Callback[Any]:
+    """Replay or start a callback operation and return its handle."""
+    rt.track_current_task()
+    if recorded is None:
+        await rt.batcher.commit(
+            OperationUpdate(
+                id=identity.id,
+                type=OperationType.CALLBACK,
+                action=OperationAction.START,
+                parent_id=identity.parent_id,
+                name=identity.name,
+                sub_type=identity.sub_type,
+                callback_options=CallbackOptions(config.timeout, config.heartbeat_timeout),
+            )
+        )
+        recorded = rt.log.get(identity.id)
+    details = recorded.callback_details if recorded is not None else None
+    if details is None or not details.callback_id:
+        msg = f"the service returned no callback ID for operation {identity.id}"
+        raise CallbackError(msg)
+    return Callback(rt, identity.id, details.callback_id, config.serdes)

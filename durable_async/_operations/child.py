@@ -1,0 +1,121 @@
+"""``ctx.run_in_child_context``: a body with its own ID namespace, checkpointed as one result.
+
+A result too large to store (over the per-operation limit) is not stored: the CONTEXT
+operation is marked ``ReplayChildren`` and its body re-runs on replay, rebuilding the
+result from its children's checkpoints, as AWS's SDK does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from durable_async._config import ChildConfig
+from durable_async._errors import (
+    BackendError,
+    ChildContextError,
+    DurableOperationError,
+    NonDeterministicExecutionError,
+    error_object,
+)
+from durable_async._identity import OperationIdentity
+from durable_async._serdes import PAYLOAD_LIMIT_BYTES, SerDesContext, deserialize, serialize
+from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
+from durable_async._wire.models import ContextOptions, ErrorObject, Operation, OperationUpdate
+
+if TYPE_CHECKING:
+    from durable_async._context import DurableContext
+    from durable_async._runtime import InvocationRuntime
+
+#: Errors that say the invocation itself is broken; a child records no failure for them.
+_NOT_CHILD_FAILURES = (NonDeterministicExecutionError, BackendError)
+
+
+def context_update(
+    identity: OperationIdentity, action: OperationAction, **fields: Any
+) -> OperationUpdate:
+    """An update of the CONTEXT operation ``identity``."""
+    return OperationUpdate(
+        id=identity.id,
+        type=OperationType.CONTEXT,
+        action=action,
+        parent_id=identity.parent_id,
+        name=identity.name,
+        sub_type=identity.sub_type,
+        **fields,
+    )
+
+
+def child_failure(error: ErrorObject | None) -> ChildContextError:
+    """The error a failed child raises, with the inner error rebuilt as its cause."""
+    failure = ChildContextError.from_error_object(error)
+    failure.__cause__ = DurableOperationError.from_error_object(error)
+    return failure  # type: ignore[return-value]
+
+
+async def run_child(
+    rt: InvocationRuntime,
+    identity: OperationIdentity,
+    recorded: Operation | None,
+    make_child: Callable[[bool], DurableContext],
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    config: ChildConfig,
+) -> Any:
+    """Replay or run a child context and return its result."""
+    rt.track_current_task()
+    serdes_context = SerDesContext(identity.id, rt.arn)
+    replay_children = False
+    if recorded is not None:
+        details = recorded.context_details
+        status = recorded.status
+        if status is OperationStatus.SUCCEEDED:
+            if details is not None and details.replay_children:
+                replay_children = True
+            else:
+                payload = details.result if details else None
+                if payload is None:
+                    return None
+                return await deserialize(config.serdes, payload, serdes_context)
+        elif status is OperationStatus.FAILED:
+            raise child_failure(details.error if details else None)
+        elif status is not OperationStatus.STARTED:
+            msg = f"child context {identity.name or identity.id} ended as {status}"
+            raise ChildContextError(msg, error_type=f"Context.{status}")
+    else:
+        rt.batcher.enqueue(context_update(identity, OperationAction.START))
+
+    child = make_child(recorded is not None)
+    try:
+        with child._bound():
+            result = await func(child, *args)
+    except _NOT_CHILD_FAILURES:
+        raise
+    except Exception as error:
+        recorded_error = error_object(error)
+        if not replay_children:
+            await rt.batcher.commit(
+                context_update(identity, OperationAction.FAIL, error=recorded_error)
+            )
+        raise child_failure(recorded_error) from error
+
+    payload = await serialize(config.serdes, result, serdes_context)
+    value = None if payload is None else await deserialize(config.serdes, payload, serdes_context)
+    if replay_children:
+        return value
+    stored = payload
+    too_large = payload is not None and (
+        len(payload) * 4 > PAYLOAD_LIMIT_BYTES
+        and len(payload.encode("utf-8")) > PAYLOAD_LIMIT_BYTES
+    )
+    if too_large:
+        stored = config.summary_generator(result) if config.summary_generator else ""
+    await rt.batcher.commit(
+        context_update(
+            identity,
+            OperationAction.SUCCEED,
+            payload=stored,
+            context_options=ContextOptions(replay_children=too_large),
+        )
+    )
+    return value

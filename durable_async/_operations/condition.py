@@ -1,0 +1,133 @@
+"""``ctx.wait_for_condition``: poll a check durably until a strategy says stop.
+
+Each check runs as an attempt of a STEP operation (subtype ``WaitForCondition``); its new
+state is checkpointed with every RETRY, so the next invocation resumes from it.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio.to_thread
+import attrs
+
+from durable_async._errors import (
+    BackendError,
+    NonDeterministicExecutionError,
+    WaitForConditionError,
+    error_object,
+)
+from durable_async._identity import OperationIdentity
+from durable_async._logging import DurableLogger, LogScope, current_log_scope
+from durable_async._operations.step import is_async_callable
+from durable_async._serdes import SerDes, SerDesContext, check_payload_size, deserialize, serialize
+from durable_async._waits import WaitStrategy
+from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
+from durable_async._wire.models import ErrorObject, Operation, OperationUpdate, StepOptions
+
+if TYPE_CHECKING:
+    from durable_async._runtime import InvocationRuntime
+
+
+@attrs.frozen
+class WaitForConditionCheckContext:
+    """What a check gets: its attempt number (1-based) and a durable logger."""
+
+    attempt: int
+    logger: DurableLogger
+
+
+def _update(identity: OperationIdentity, action: OperationAction, **fields: Any) -> OperationUpdate:
+    return OperationUpdate(
+        id=identity.id,
+        type=OperationType.STEP,
+        action=action,
+        parent_id=identity.parent_id,
+        name=identity.name,
+        sub_type=identity.sub_type,
+        **fields,
+    )
+
+
+def _failure(error: ErrorObject | None) -> WaitForConditionError:
+    return WaitForConditionError.from_error_object(error)  # type: ignore[return-value]
+
+
+async def run_condition(
+    rt: InvocationRuntime,
+    identity: OperationIdentity,
+    recorded: Operation | None,
+    check: Callable[..., Any],
+    initial_state: Any,
+    strategy: WaitStrategy,
+    serdes: SerDes[Any] | None,
+    logger_fields: dict[str, object],
+) -> Any:
+    """Replay or run one check of a condition."""
+    rt.track_current_task()
+    context = SerDesContext(identity.id, rt.arn)
+    stored_state: str | None = None
+    attempts_made = 0
+    if recorded is not None:
+        details = recorded.step_details
+        attempts_made = details.attempt if details else 0
+        stored_state = details.result if details else None
+        status = recorded.status
+        if status is OperationStatus.SUCCEEDED:
+            return (
+                None if stored_state is None else await deserialize(serdes, stored_state, context)
+            )
+        if status is OperationStatus.FAILED:
+            raise _failure(details.error if details else None)
+        if status is OperationStatus.PENDING:
+            await rt.monitor.park()
+    if recorded is None or recorded.status is not OperationStatus.STARTED:
+        rt.batcher.enqueue(_update(identity, OperationAction.START))
+
+    attempt = attempts_made + 1
+    fields = {**logger_fields, "operationId": identity.id, "attempt": attempt}
+    if identity.name:
+        fields["operationName"] = identity.name
+    scope = LogScope(fields)
+    check_context = WaitForConditionCheckContext(attempt, DurableLogger(rt.logger, scope))
+    reset = current_log_scope.set(scope)
+    try:
+        if stored_state is None:
+            stored_state = await serialize(serdes, initial_state, context)
+        state = None if stored_state is None else await deserialize(serdes, stored_state, context)
+        with rt.monitor.busy():
+            if is_async_callable(check):
+                new_state = await check(state, check_context)
+            else:
+                new_state = await anyio.to_thread.run_sync(
+                    functools.partial(check, state, check_context), limiter=rt.limiter
+                )
+                if inspect.isawaitable(new_state):
+                    new_state = await new_state
+        payload = await serialize(serdes, new_state, context)
+        check_payload_size(f"the state of condition {identity.name or identity.id}", payload)
+        value = None if payload is None else await deserialize(serdes, payload, context)
+        decision = strategy(value, attempt)
+    except (NonDeterministicExecutionError, BackendError):
+        raise
+    except Exception as error:
+        current_log_scope.reset(reset)
+        recorded_error = error_object(error)
+        await rt.batcher.commit(_update(identity, OperationAction.FAIL, error=recorded_error))
+        raise _failure(recorded_error) from error
+    current_log_scope.reset(reset)
+    if not decision.should_continue:
+        await rt.batcher.commit(_update(identity, OperationAction.SUCCEED, payload=payload))
+        return value
+    await rt.batcher.commit(
+        _update(
+            identity,
+            OperationAction.RETRY,
+            payload=payload,
+            step_options=StepOptions(next_attempt_delay_seconds=max(1, decision.delay_seconds)),
+        )
+    )
+    await rt.monitor.park()

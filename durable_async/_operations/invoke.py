@@ -1,0 +1,70 @@
+"""``ctx.invoke``: start another durable function and await its result.
+
+The START (with the serialized payload) is awaited; then the branch parks until the
+service records the target's outcome. A recorded invoke is never started again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from durable_async._config import InvokeConfig
+from durable_async._errors import InvokeError
+from durable_async._identity import OperationIdentity
+from durable_async._serdes import (
+    JSON,
+    SerDesContext,
+    check_payload_size,
+    deserialize,
+    serialize,
+)
+from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
+from durable_async._wire.models import ChainedInvokeOptions, Operation, OperationUpdate
+
+if TYPE_CHECKING:
+    from durable_async._runtime import InvocationRuntime
+
+
+async def run_invoke(
+    rt: InvocationRuntime,
+    identity: OperationIdentity,
+    recorded: Operation | None,
+    function_name: str,
+    payload: Any,
+    config: InvokeConfig,
+) -> Any:
+    """Replay or start a chained invocation and return the target's result."""
+    rt.track_current_task()
+    context = SerDesContext(identity.id, rt.arn)
+    if recorded is None:
+        data = await serialize(config.serdes_payload or JSON, payload, context)
+        check_payload_size(f"the payload of invoke {identity.name or function_name}", data)
+        await rt.batcher.commit(
+            OperationUpdate(
+                id=identity.id,
+                type=OperationType.CHAINED_INVOKE,
+                action=OperationAction.START,
+                parent_id=identity.parent_id,
+                name=identity.name,
+                sub_type=identity.sub_type,
+                payload=data,
+                chained_invoke_options=ChainedInvokeOptions(function_name, config.tenant_id),
+            )
+        )
+        recorded = rt.log.get(identity.id)
+    if recorded is None or not recorded.status.is_terminal:
+        await rt.monitor.park()
+    details = recorded.chained_invoke_details
+    if recorded.status is OperationStatus.SUCCEEDED:
+        result = details.result if details else None
+        if result is None:
+            return None
+        return await deserialize(config.serdes_result or JSON, result, context)
+    error = details.error if details else None
+    failure = InvokeError.from_error_object(error)
+    if failure.message is None:
+        failure = InvokeError(
+            f"invoke of {function_name} ended as {recorded.status}",
+            error_type=failure.error_type,
+        )
+    raise failure

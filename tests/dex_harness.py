@@ -27,7 +27,7 @@ import time
 import traceback
 import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -125,13 +125,17 @@ class DexRunner:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"dex_runner exited ({self._proc.returncode}): {self.log_tail()}")
+                raise RuntimeError(
+                    f"dex_runner exited ({self._proc.returncode}): {self.log_tail()}"
+                )
             if port_file.is_file():
                 port = int(port_file.read_text())
                 with socket.create_connection(("127.0.0.1", port), timeout=5):
                     return port
             time.sleep(0.02)  # bounded poll for the port file, nothing else
-        raise RuntimeError(f"dex_runner wrote no port file in {self.start_timeout}s: {self.log_tail()}")
+        raise RuntimeError(
+            f"dex_runner wrote no port file in {self.start_timeout}s: {self.log_tail()}"
+        )
 
     def log_tail(self, chars: int = 2000) -> str:
         try:
@@ -204,13 +208,14 @@ class InvokeEndpoint:
     which the runner treats as a failed invocation, and recorded in ``errors``.
     """
 
-    def __init__(self, handlers: dict[str, Handler] | None = None) -> None:
+    def __init__(self, handlers: Mapping[str, Handler] | None = None) -> None:
         self.handlers: dict[str, Handler] = dict(handlers or {})
         self.invocations: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
         self.errors: list[tuple[str, BaseException]] = []
+        #: Set whenever an invocation has been answered (clear it before starting one).
+        self.answered = asyncio.Event()
         self.url = ""
         self._runner: web.AppRunner | None = None
-        self._changed = asyncio.Condition()
 
     async def __aenter__(self) -> InvokeEndpoint:
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -219,9 +224,7 @@ class InvokeEndpoint:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
         await site.start()
-        server = site._server  # noqa: SLF001 - the bound port is only known here
-        assert server is not None
-        port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        port = self._runner.addresses[0][1]  # port 0: the bound port is only known now
         self.url = f"http://127.0.0.1:{port}"
         return self
 
@@ -240,32 +243,25 @@ class InvokeEndpoint:
             output = await handler(event)
         except Exception as exc:  # the runner records a failed invocation
             self.errors.append((name, exc))
+            self.answered.set()
             body = {
                 "errorType": type(exc).__name__,
                 "errorMessage": str(exc),
                 "stackTrace": traceback.format_exception(exc),
             }
-            async with self._changed:
-                self._changed.notify_all()
             return web.json_response(body, headers={"X-Amz-Function-Error": "Unhandled"})
         self.invocations.append((name, event, output))
-        async with self._changed:
-            self._changed.notify_all()
+        self.answered.set()
         return web.json_response(output, headers={"X-Amz-Executed-Version": "$LATEST"})
 
-    async def wait_for(self, predicate: Callable[[], bool], timeout: float = 30) -> None:
-        """Wait (event-driven, bounded) until ``predicate()`` holds after an invocation."""
-        async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(predicate)
 
-
-async def wait_terminal(lambda_client: Any, arn: str, timeout: float = 30) -> dict[str, Any]:
+async def wait_terminal(lambda_client: Any, arn: str, within: float = 30) -> dict[str, Any]:
     """Poll ``GetDurableExecution`` (bounded) until the execution is terminal.
 
     The runner records the outcome right after the final Invoke returns, in its own
     thread, so there is nothing to await on this side but its API.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         described: dict[str, Any] = await lambda_client.get_durable_execution(
             DurableExecutionArn=arn
@@ -273,7 +269,7 @@ async def wait_terminal(lambda_client: Any, arn: str, timeout: float = 30) -> di
         if described.get("Status") in TERMINAL:
             return described
         if time.monotonic() > deadline:
-            raise TimeoutError(f"execution still {described.get('Status')} after {timeout}s")
+            raise TimeoutError(f"execution still {described.get('Status')} after {within}s")
         await asyncio.sleep(0.01)
 
 

@@ -6,13 +6,12 @@ import asyncio
 from typing import Any
 
 import pytest
+from support import sent_updates
 
 from durable_async import DurableContext, StepContext, durable_execution
 from durable_async._identity import operation_id
 from durable_async._wire.enums import OperationAction, OperationType
 from durable_async.testing import LocalRunner
-
-from support import sent_updates
 
 # Computed once with aws_durable_execution_sdk_python.identifier.OperationIdNamespace:
 #   OperationIdNamespace(None).create_id_for_step(n) and
@@ -54,9 +53,7 @@ async def test_handler_ops_get_aws_ids_in_order() -> None:
     result = await runner.run()
     assert result.status == "SUCCEEDED"
     started = [
-        (u.id, u.type)
-        for u in sent_updates(runner.backend)
-        if u.action is OperationAction.START
+        (u.id, u.type) for u in sent_updates(runner.backend) if u.action is OperationAction.START
     ]
     assert started == [
         (ROOT_1, OperationType.STEP),
@@ -120,3 +117,27 @@ async def test_ids_are_allocated_at_call_time() -> None:
         u.name: u.id for u in sent_updates(runner.backend) if u.action is OperationAction.SUCCEED
     }
     assert ids_by_name == {"a": ROOT_1, "b": ROOT_2}
+
+
+@pytest.mark.anyio
+async def test_ops_in_a_child_context_get_aws_child_ids() -> None:
+    async def child(child_ctx: DurableContext) -> int:
+        first = await child_ctx.step(lambda _: 1, name="inner1")
+        second = await child_ctx.step(lambda _: 2, name="inner2")
+        return first + second  # type: ignore[no-any-return]
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        total = await ctx.run_in_child_context(child, name="child")
+        return total + await ctx.step(lambda _: 10, name="after")  # type: ignore[no-any-return]
+
+    runner = LocalRunner(handler)
+    result = await runner.run()
+    assert result.result == 13
+    ids = {u.name: (u.id, u.parent_id) for u in sent_updates(runner.backend)}
+    assert ids == {
+        "child": (ROOT_1, None),
+        "inner1": (CHILD_OF_1_1, ROOT_1),
+        "inner2": (CHILD_OF_1_2, ROOT_1),
+        "after": (ROOT_2, None),
+    }

@@ -7,6 +7,7 @@ import logging
 from collections import Counter
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import pytest
@@ -212,6 +213,30 @@ async def test_is_replaying_and_logger_silence(caplog: pytest.LogCaptureFixture)
         ("after wait", False),
     ]
     messages = Counter(r.getMessage() for r in caplog.records if r.name == "durable_async.handler")
-    assert messages == Counter(
-        {"before step one": 1, "before the wait": 1, "after the wait": 1}
-    )
+    assert messages == Counter({"before step one": 1, "before the wait": 1, "after the wait": 1})
+
+
+class Color(StrEnum):
+    RED = "red"
+
+
+class Level(IntEnum):
+    HIGH = 3
+
+
+@pytest.mark.anyio
+async def test_first_run_returns_the_types_replay_returns_for_plain_subclasses() -> None:
+    """A StrEnum/IntEnum result is stored as plain JSON, so both runs see str/int."""
+    seen: list[tuple[type, type]] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> list[Any]:
+        color = await ctx.step(lambda _: Color.RED, name="color")
+        level = await ctx.step(lambda _: Level.HIGH, name="level")
+        seen.append((type(color), type(level)))
+        await ctx.wait(seconds=1)
+        return [color, level]
+
+    result = await LocalRunner(handler).run()
+    assert result.result == ["red", 3]
+    assert seen == [(str, int), (str, int)]

@@ -161,7 +161,7 @@ async def run_step(
     try:
         payload = await serialize(config.serdes, result, serdes_context)
         check_payload_size(f"the result of step {identity.name or identity.id}", payload)
-        if payload is not None and not (config.serdes is None and isinstance(result, _PLAIN)):
+        if payload is not None and not (config.serdes is None and type(result) in _PLAIN):
             # Return what replay will return, so first run and replay agree.
             result = await deserialize(config.serdes, payload, serdes_context)
         elif payload is None:

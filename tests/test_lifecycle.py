@@ -1,0 +1,343 @@
+"""Invocation lifecycle: nothing outlives an invocation; the sync entry; the public API."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from support import actions, invoke_once, start
+
+import durable_async
+from durable_async import DurableContext, StepContext, current_context, durable_execution
+from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
+
+
+async def run_counting_leftovers(
+    handler: Any,
+) -> tuple[dict[str, Any], set[asyncio.Task[Any]], MemoryBackend]:
+    backend = MemoryBackend()
+    arn = start(backend)
+    before = asyncio.all_tasks()
+    output = await invoke_once(handler, backend, arn)
+    leftovers = {t for t in asyncio.all_tasks() - before if not t.done()}
+    return output, leftovers, backend
+
+
+@pytest.mark.anyio
+async def test_no_task_left_after_success() -> None:
+    async def body(_: StepContext, i: int) -> int:
+        await asyncio.sleep(0)
+        return i
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return sum(await asyncio.gather(*(ctx.step(body, i) for i in range(10))))
+
+    output, leftovers, _ = await run_counting_leftovers(handler)
+    assert output == {"Status": "SUCCEEDED", "Result": "45"}
+    assert leftovers == set()
+
+
+@pytest.mark.anyio
+async def test_unawaited_step_task_does_not_outlive_the_invocation() -> None:
+    entered = asyncio.Event()
+    never = asyncio.Event()
+    cancelled: list[bool] = []
+
+    async def orphan(_: StepContext) -> None:
+        entered.set()
+        try:
+            await never.wait()
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        asyncio.create_task(ctx.step(orphan, name="orphan"))  # noqa: RUF006 - on purpose
+        await entered.wait()
+        return "returned without awaiting"
+
+    output, leftovers, _ = await run_counting_leftovers(handler)
+    assert output == {"Status": "SUCCEEDED", "Result": '"returned without awaiting"'}
+    assert leftovers == set()
+    assert cancelled == [True]
+
+
+@pytest.mark.anyio
+async def test_unawaited_step_task_created_just_before_returning() -> None:
+    runs: list[int] = []
+
+    async def orphan(_: StepContext) -> None:
+        runs.append(1)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        asyncio.create_task(ctx.step(orphan, name="orphan"))  # noqa: RUF006 - on purpose
+        return "done"
+
+    output, leftovers, _ = await run_counting_leftovers(handler)
+    assert output["Status"] == "SUCCEEDED"
+    assert leftovers == set()
+
+
+@pytest.mark.anyio
+async def test_branch_blocked_forever_is_cancelled_when_a_sibling_suspends() -> None:
+    never = asyncio.Event()
+    reached: list[str] = []
+
+    async def quick(_: StepContext) -> str:
+        return "quick"
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> None:
+        async def branch() -> None:
+            await ctx.step(quick, name="before")
+            await never.wait()  # blocked forever, outside any step body
+            reached.append("after")
+            await ctx.step(quick, name="after")
+
+        await asyncio.gather(branch(), ctx.wait(seconds=30))
+
+    output, leftovers, backend = await run_counting_leftovers(handler)
+    assert output == {"Status": "PENDING"}
+    assert leftovers == set()
+    assert reached == []
+    assert ("STEP", "SUCCEED", "before") in actions(backend)
+    assert ("WAIT", "START", None) in actions(backend)
+
+
+@pytest.mark.anyio
+async def test_detached_branch_blocked_forever_is_cancelled_when_the_handler_suspends() -> None:
+    never = asyncio.Event()
+
+    async def quick(_: StepContext) -> str:
+        return "quick"
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> None:
+        async def branch() -> None:
+            await ctx.step(quick, name="before")
+            await never.wait()
+
+        task = asyncio.create_task(branch())
+        await ctx.wait(seconds=30)
+        await task
+
+    output, leftovers, _ = await run_counting_leftovers(handler)
+    assert output == {"Status": "PENDING"}
+    assert leftovers == set()
+
+
+@pytest.mark.anyio
+async def test_no_task_left_after_failure_and_retry_suspension() -> None:
+    never = asyncio.Event()
+
+    def flaky(_: StepContext) -> None:
+        raise RuntimeError("try later")
+
+    async def quick(_: StepContext) -> int:
+        return 1
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> None:
+        async def blocked() -> None:
+            await ctx.step(quick)
+            await never.wait()
+
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(blocked())
+            tg.create_task(ctx.step(flaky))
+
+    output, leftovers, backend = await run_counting_leftovers(handler)
+    assert output == {"Status": "PENDING"}
+    assert leftovers == set()
+    assert ("STEP", "RETRY", "flaky") in actions(backend)
+
+
+@pytest.mark.anyio
+async def test_current_context_inside_and_outside() -> None:
+    seen: list[DurableContext] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        seen.append(current_context())
+        assert current_context() is ctx
+        return ctx.execution_arn
+
+    result = await LocalRunner(handler).run()
+    assert result.result == result.arn
+    assert len(seen) == 1
+    with pytest.raises(RuntimeError, match="not inside a durable handler"):
+        current_context()
+
+
+@pytest.mark.anyio
+async def test_lambda_context_is_passed_through() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+    lambda_ctx = FakeLambdaContext(aws_request_id="req-1")
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return ctx.lambda_context.aws_request_id  # type: ignore[no-any-return]
+
+    event = LocalRunner(handler, backend).event(arn)
+    output = await handler.invoke_async(event, lambda_ctx, client=backend)
+    assert output == {"Status": "SUCCEEDED", "Result": '"req-1"'}
+
+
+# -- the sync entry point ---------------------------------------------------------------
+
+
+def test_sync_entry_runs_from_plain_code_on_one_persistent_loop() -> None:
+    backend = MemoryBackend()
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def body(_: StepContext, x: int) -> int:
+        loops.append(asyncio.get_running_loop())
+        return x + 1
+
+    @durable_execution(client=backend)
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return await ctx.step(body, event["x"])  # type: ignore[no-any-return]
+
+    runner = LocalRunner(handler, backend)
+    first = handler(runner.event(backend.start_execution('{"x": 1}')), FakeLambdaContext())
+    second = handler(runner.event(backend.start_execution('{"x": 41}')), FakeLambdaContext())
+    assert first == {"Status": "SUCCEEDED", "Result": "2"}
+    assert second == {"Status": "SUCCEEDED", "Result": "42"}
+    assert len(loops) == 2
+    assert loops[0] is loops[1]  # warm invocations share the process's loop
+    assert not loops[0].is_closed()
+
+
+@pytest.mark.anyio
+async def test_sync_entry_refuses_to_run_inside_a_running_loop() -> None:
+    backend = MemoryBackend()
+    ran: list[bool] = []
+
+    @durable_execution(client=backend)
+    async def handler(event: Any, ctx: DurableContext) -> None:
+        ran.append(True)
+
+    event = LocalRunner(handler, backend).event(start(backend))
+    with pytest.raises(RuntimeError, match="invoke_async"):
+        handler(event, FakeLambdaContext())
+    assert ran == []
+    assert backend.checkpoint_calls == []
+
+
+def test_decorator_keeps_the_function_metadata() -> None:
+    async def my_handler(event: Any, ctx: DurableContext) -> None:
+        """Docs of my handler."""
+
+    handler = durable_execution(my_handler)
+    assert handler.__name__ == "my_handler"
+    assert handler.__doc__ == "Docs of my handler."
+    assert handler.func is my_handler
+
+
+# -- the public API ---------------------------------------------------------------------
+
+EXPECTED_ALL = [
+    "AioBotocoreClient",
+    "BackendError",
+    "Callback",
+    "CallbackConfig",
+    "CallbackError",
+    "CallbackFailedError",
+    "CallbackSubmitterError",
+    "CallbackTimeoutError",
+    "CheckpointError",
+    "ChildConfig",
+    "ChildContextError",
+    "DurableContext",
+    "DurableError",
+    "DurableExecutionClient",
+    "DurableHandler",
+    "DurableLogFilter",
+    "DurableLogger",
+    "DurableOperationError",
+    "Duration",
+    "ExecutionStateError",
+    "ExtendedTypeSerDes",
+    "InvalidEventError",
+    "InvokeConfig",
+    "InvokeError",
+    "JitterStrategy",
+    "JsonSerDes",
+    "LinearRetryStrategyConfig",
+    "NonDeterministicExecutionError",
+    "PassThroughSerDes",
+    "PayloadTooLargeError",
+    "RetryDecision",
+    "RetryPresets",
+    "RetryStrategyConfig",
+    "SerDes",
+    "SerDesContext",
+    "SerDesError",
+    "StepConfig",
+    "StepContext",
+    "StepError",
+    "StepInterruptedError",
+    "StepSemantics",
+    "ValidationError",
+    "WaitForCallbackConfig",
+    "WaitForConditionCheckContext",
+    "WaitForConditionDecision",
+    "WaitForConditionError",
+    "WaitStrategyConfig",
+    "create_linear_retry_strategy",
+    "create_retry_strategy",
+    "create_wait_strategy",
+    "current_context",
+    "durable_execution",
+]
+
+
+def test_public_names_are_exactly_all() -> None:
+    assert sorted(durable_async.__all__) == sorted(EXPECTED_ALL)
+    assert len(set(durable_async.__all__)) == len(durable_async.__all__)
+    public = {
+        name
+        for name, value in vars(durable_async).items()
+        if not name.startswith("_") and type(value) is not type(durable_async)
+    }
+    assert public == set(EXPECTED_ALL)
+    for name in EXPECTED_ALL:
+        assert getattr(durable_async, name) is not None
+
+
+def test_public_exceptions_report_the_package_as_module() -> None:
+    for name in EXPECTED_ALL:
+        value = getattr(durable_async, name)
+        if isinstance(value, type) and issubclass(value, BaseException):
+            assert value.__module__ == "durable_async", name
+            assert issubclass(value, durable_async.DurableError), name
+
+
+@pytest.mark.anyio
+async def test_cancelling_the_invocation_cancels_its_tasks() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+    entered = asyncio.Event()
+    never = asyncio.Event()
+
+    async def slow(_: StepContext) -> None:
+        entered.set()
+        await never.wait()
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> None:
+        await asyncio.gather(ctx.step(slow, name="a"), ctx.step(slow, name="b"))
+
+    before = asyncio.all_tasks()
+    invocation = asyncio.create_task(invoke_once(handler, backend, arn))
+    await entered.wait()
+    invocation.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await invocation
+    leftovers = {t for t in asyncio.all_tasks() - before if not t.done()}
+    assert leftovers == set()

@@ -60,10 +60,13 @@ def current_context() -> DurableContext:
     return ctx
 
 
-def _default_name(func: Callable[..., Any]) -> str | None:
-    name = getattr(func, "__name__", None)
-    if isinstance(name, str) and name.isidentifier() and name.isascii():
-        return name
+def _resolve_name(name: str | None, func: Callable[..., Any]) -> str | None:
+    """An explicit name; ``""`` for none; by default the function's ``__name__``."""
+    if name is not None:
+        return validate_name(name)
+    default = getattr(func, "__name__", None)
+    if isinstance(default, str) and default.isidentifier() and default.isascii():
+        return default
     return None
 
 
@@ -195,7 +198,7 @@ class DurableContext:
         suspending the invocation until it is due.
         """
         config = config or _DEFAULT_STEP_CONFIG
-        name = validate_name(name) if name is not None else _default_name(func)
+        name = _resolve_name(name, func)
         identity, recorded = self._issue(
             OperationType.STEP, config.sub_type or OperationSubType.STEP, name
         )
@@ -253,7 +256,7 @@ class DurableContext:
         inner error.
         """
         config = config or _DEFAULT_CHILD_CONFIG
-        name = validate_name(name) if name is not None else _default_name(func)
+        name = _resolve_name(name, func)
         identity, recorded = self._issue(
             OperationType.CONTEXT, config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT, name
         )
@@ -300,7 +303,7 @@ class DurableContext:
         ``CallbackError`` subclass, or ``CallbackSubmitterError`` if the submitter failed.
         """
         config = config or WaitForCallbackConfig()
-        name = validate_name(name) if name is not None else _default_name(submitter)
+        name = _resolve_name(name, submitter)
         prefix = f"{name} " if name else ""
 
         async def body(child: DurableContext) -> Any:

@@ -42,6 +42,9 @@ from durable_async._wire.models import (
 
 #: Lambda's response limit, less room for the envelope (as AWS's SDK reserves).
 RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 50
+#: Seconds before Lambda's timeout at which a still-running invocation is wound down, so
+#: queued checkpoints are sent and the invocation ends PENDING instead of being killed.
+DEADLINE_MARGIN_SECONDS = 3.0
 
 Handler = Callable[[Any, DurableContext], Awaitable[Any]]
 
@@ -147,7 +150,7 @@ class Invocation:
         flusher = asyncio.create_task(batcher.run(), name="durable_async checkpoint flusher")
         try:
             handler_task = self._start_handler(ctx, input_value)
-            await self._until_done(rt, handler_task)
+            await self._until_done(rt, handler_task, _seconds_left(lambda_context))
         except BaseException:
             await _cancel_all(rt, [flusher])
             raise
@@ -171,12 +174,25 @@ class Invocation:
         return await self._handler(input_value, ctx)
 
     @staticmethod
-    async def _until_done(rt: InvocationRuntime, handler_task: asyncio.Task[Any]) -> None:
+    async def _until_done(
+        rt: InvocationRuntime, handler_task: asyncio.Task[Any], seconds_left: float | None
+    ) -> None:
+        """Wait for the handler, suspending it once all is parked or time runs out."""
         quiet = asyncio.create_task(rt.monitor.wait_quiescent(), name="durable_async quiescence")
+        timeout = None if seconds_left is None else max(0.0, seconds_left - DEADLINE_MARGIN_SECONDS)
         try:
-            await asyncio.wait((handler_task, quiet), return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait(
+                (handler_task, quiet), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
             if not handler_task.done():
                 rt.monitor.release()
+                if not quiet.done():
+                    rt.logger.warning(
+                        "Lambda's timeout is near: ending the invocation PENDING; "
+                        "unfinished steps run again in the next invocation",
+                        extra={"executionArn": rt.arn},
+                    )
+                    await _cancel_all(rt, [])
                 await asyncio.wait((handler_task,))
         except BaseException:
             handler_task.cancel()
@@ -195,10 +211,11 @@ class Invocation:
         error = None if handler_task.cancelled() else handler_task.exception()
         if handler_task.cancelled():
             output = _output(InvocationStatus.PENDING)
+        elif rt.monitor.released or (error is not None and _only_suspension(error)):
+            # Suspension was signalled: whatever the handler made of it, work is pending.
+            output = _output(InvocationStatus.PENDING)
         elif error is None:
             output = await self._succeeded(rt, handler_task.result())
-        elif _only_suspension(error):
-            output = _output(InvocationStatus.PENDING)
         elif isinstance(error, Exception):
             output = await self._failed(rt, error)
         await batcher.close(flusher)
@@ -237,6 +254,17 @@ class Invocation:
                 return _output(InvocationStatus.PENDING)
             return _output(InvocationStatus.FAILED)
         return output
+
+
+def _seconds_left(lambda_context: Any) -> float | None:
+    remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
+    if not callable(remaining):
+        return None
+    try:
+        millis = remaining()
+    except Exception:  # a foreign context object: no deadline then
+        return None
+    return millis / 1000 if isinstance(millis, int | float) else None
 
 
 def _decode_input(log: OperationLog) -> Any:

@@ -39,6 +39,11 @@ class SuspensionMonitor:
         self._released = False
 
     @property
+    def released(self) -> bool:
+        """Whether the invocation has started to suspend."""
+        return self._released
+
+    @property
     def parked(self) -> int:
         """How many operations wait for the service right now."""
         return len(self._parked)

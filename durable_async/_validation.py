@@ -12,8 +12,11 @@ _OPERATION_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def validate_name(name: str | None) -> str | None:
-    """Return ``name`` if the service accepts it (printable ASCII, 1-256 chars)."""
-    if name is None:
+    """Return ``name`` if the service accepts it (printable ASCII, 1-256 chars).
+
+    ``""`` means "no name" and returns ``None``.
+    """
+    if name is None or name == "":
         return None
     if not isinstance(name, str) or _NAME.fullmatch(name) is None:
         msg = f"invalid operation name {name!r}: use 1-256 printable ASCII characters"

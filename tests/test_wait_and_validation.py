@@ -62,7 +62,7 @@ async def test_wait_durations_are_sent_in_whole_seconds(call: Any, seconds: int)
         (lambda ctx: ctx.wait("5"), "expected a Duration"),
         (lambda ctx: ctx.wait(seconds=5, name="x" * 257), "invalid operation name"),
         (lambda ctx: ctx.wait(seconds=5, name="tab\tname"), "invalid operation name"),
-        (lambda ctx: ctx.step(lambda _: 1, name=""), "invalid operation name"),
+        (lambda ctx: ctx.step(lambda _: 1, name="\x7f"), "invalid operation name"),
         (lambda ctx: ctx.step(lambda _: 1, name="naïve"), "invalid operation name"),
     ],
 )
@@ -129,3 +129,21 @@ def test_duration_rounds_up_and_rejects_negatives() -> None:
         Duration(-1)
     with pytest.raises(ValidationError):
         Duration.coerce(True)
+
+
+@pytest.mark.anyio
+async def test_empty_name_records_no_name_instead_of_the_function_name() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+
+    async def named_function(step: Any) -> int:
+        return 1
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        await ctx.step(named_function)
+        return await ctx.step(named_function, name="")
+
+    await invoke_once(handler, backend, arn)
+    names = [u.name for call in backend.checkpoint_calls for u in call.updates]
+    assert names == ["named_function", "named_function", None, None]

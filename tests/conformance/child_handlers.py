@@ -1,12 +1,11 @@
 """Conformance suite ``child`` (3-x): child contexts, written as a user would write them.
 
-An unnamed child is started with a ``functools.partial``: ``run_in_child_context``
-names a child after its function when no name is given, and a partial has no name.
+``run_in_child_context`` names a child after its function unless told otherwise;
+``name=""`` records an unnamed child.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import tempfile
@@ -54,15 +53,10 @@ async def step_echo_body(child: DurableContext, value: Any) -> Any:
     return await child.step(echo, value)
 
 
-def unnamed(func: Any, *args: Any) -> functools.partial[Any]:
-    """``func`` bound to ``args``, as a callable without a name (so the child has none)."""
-    return functools.partial(func, *args)
-
-
 @durable_execution
 async def basic(event: str, ctx: DurableContext) -> str:
     """3-1: an unnamed child context with one step."""
-    return await ctx.run_in_child_context(unnamed(step_echo_body), event)
+    return await ctx.run_in_child_context(step_echo_body, event, name="")
 
 
 @durable_execution
@@ -106,7 +100,7 @@ async def failure_caught(event: str, ctx: DurableContext) -> str:
         await child.step(broken, config=NO_RETRY)
 
     try:
-        await ctx.run_in_child_context(unnamed(failing_child))
+        await ctx.run_in_child_context(failing_child, name="")
     except ChildContextError as error:
         ctx.logger.info("child failed: %s", error)
     return await ctx.step(echo, event, name="recover")
@@ -157,7 +151,7 @@ async def step_retry_exhausted(event: Any, ctx: DurableContext) -> None:
 @durable_execution
 async def replay_cached(event: str, ctx: DurableContext) -> Any:
     """3-9: after the wait, the finished unnamed child returns its recorded result."""
-    result = await ctx.run_in_child_context(unnamed(step_echo_body), event)
+    result = await ctx.run_in_child_context(step_echo_body, event, name="")
     await ctx.wait(seconds=1)
     return result
 
@@ -213,7 +207,7 @@ async def interrupted(event: str, ctx: DurableContext) -> str:
     async def crashing_child(child: DurableContext) -> str:
         return await child.step(crash_once, event)
 
-    return await ctx.run_in_child_context(unnamed(crashing_child))
+    return await ctx.run_in_child_context(crashing_child, name="")
 
 
 @durable_execution

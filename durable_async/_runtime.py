@@ -30,6 +30,7 @@ class InvocationRuntime:
         "logger",
         "monitor",
         "tasks",
+        "_last_tracked",
     )
 
     def __init__(
@@ -54,12 +55,14 @@ class InvocationRuntime:
         self.fatal: BaseException | None = None
         #: Tasks that ran operations of this invocation; none may outlive it.
         self.tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+        self._last_tracked: asyncio.Task[Any] | None = None
 
     def track_current_task(self) -> None:
         """Remember the running task so the invocation can settle it before returning."""
         task = asyncio.current_task()
-        if task is not None:
+        if task is not None and task is not self._last_tracked:
             self.tasks.add(task)
+            self._last_tracked = task
 
     def record_fatal(self, error: BaseException) -> None:
         """Remember the first error that must end the invocation."""

@@ -202,6 +202,8 @@ async def serialize(serdes: SerDes[Any] | None, value: Any, context: SerDesConte
 
 async def deserialize(serdes: SerDes[Any] | None, data: str, context: SerDesContext) -> Any:
     """Deserialize with ``serdes`` (default: extended types), translating failures."""
+    if serdes is None:
+        return deserialize_default(data, context)
     try:
         value = (serdes or EXTENDED).deserialize(data, context)
         if inspect.isawaitable(value):
@@ -212,6 +214,21 @@ async def deserialize(serdes: SerDes[Any] | None, data: str, context: SerDesCont
         msg = f"deserialization failed for operation {context.operation_id}: {exc}"
         raise SerDesError(msg) from exc
     return value
+
+
+def deserialize_default(data: str, context: SerDesContext | str) -> Any:
+    """Decode a payload in the default encoding, without a coroutine (the replay hot path)."""
+    try:
+        return EXTENDED.deserialize(data, _NO_CONTEXT)
+    except SerDesError:
+        raise
+    except Exception as exc:
+        operation = context if isinstance(context, str) else context.operation_id
+        msg = f"deserialization failed for operation {operation}: {exc}"
+        raise SerDesError(msg) from exc
+
+
+_NO_CONTEXT = SerDesContext()
 
 
 def check_payload_size(what: str, data: str | None, limit: int = PAYLOAD_LIMIT_BYTES) -> None:

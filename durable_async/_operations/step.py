@@ -32,6 +32,7 @@ from durable_async._serdes import (
     SerDesContext,
     check_payload_size,
     deserialize,
+    deserialize_default,
     serialize,
 )
 from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
@@ -99,7 +100,6 @@ async def run_step(
 ) -> Any:
     """Replay or execute one step."""
     rt.track_current_task()
-    serdes_context = SerDesContext(identity.id, rt.arn)
     attempts_made = 0
     needs_start = True
     if recorded is not None:
@@ -110,7 +110,9 @@ async def run_step(
             payload = details.result if details else None
             if payload is None:
                 return None
-            return await deserialize(config.serdes, payload, serdes_context)
+            if config.serdes is None:
+                return deserialize_default(payload, identity.id)
+            return await deserialize(config.serdes, payload, SerDesContext(identity.id, rt.arn))
         if status is OperationStatus.FAILED:
             raise recorded_failure(details.error if details else None)
         if status is OperationStatus.PENDING:
@@ -129,6 +131,7 @@ async def run_step(
                 error_type=f"Step.{status}",
             )
 
+    serdes_context = SerDesContext(identity.id, rt.arn)
     attempt = attempts_made + 1
     if needs_start:
         start = _update(identity, OperationAction.START)

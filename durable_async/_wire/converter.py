@@ -9,7 +9,8 @@ Timestamps arrive in two forms: epoch milliseconds in the invocation event (Lamb
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from types import UnionType
 from typing import Any, TypeVar
 
 import attrs
@@ -44,6 +45,9 @@ _ERROR_KEYS = {
 }
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
@@ -55,6 +59,8 @@ def _wire_key(cls: type, name: str) -> str:
 
 
 def _to_datetime(value: Any, _: type) -> datetime:
+    if type(value) is int:
+        return _EPOCH + timedelta(milliseconds=value)
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
     if isinstance(value, int | float):
@@ -87,7 +93,25 @@ def _make_converter() -> Converter:
 
     conv.register_unstructure_hook_factory(attrs.has, unstructure_factory)
     conv.register_structure_hook_factory(attrs.has, structure_factory)
+
+    # ``X | None`` fields are most of every Operation; cattrs' generic Optional handling
+    # dispatches per value, so give each one a direct hook (replay decodes thousands).
+    def optional_factory(union: Any) -> Callable[[Any, Any], Any]:
+        (inner,) = (arg for arg in union.__args__ if arg is not type(None))
+        if inner in (str, int, bool):
+            return lambda value, _: value
+        inner_hook = conv.get_structure_hook(inner)
+        return lambda value, _: None if value is None else inner_hook(value, inner)
+
+    conv.register_structure_hook_factory(_is_simple_optional, optional_factory)
     return conv
+
+
+def _is_simple_optional(type_: Any) -> bool:
+    args = getattr(type_, "__args__", None)
+    return (
+        isinstance(type_, UnionType) and args is not None and len(args) == 2 and type(None) in args
+    )
 
 
 converter = _make_converter()

@@ -164,6 +164,16 @@ class MemoryBackend(DurableExecutionClient):
         msg = f"no callback {callback_id!r}"
         raise KeyError(msg)
 
+    def open_callbacks(self, arn: str) -> list[str]:
+        """IDs of the execution's callbacks that still await an answer."""
+        return [
+            op.callback_details.callback_id
+            for op in self.executions[arn].operations.values()
+            if op.callback_details is not None
+            and op.callback_details.callback_id
+            and op.status is OperationStatus.STARTED
+        ]
+
     def complete_callback(self, callback_id: str, result: str | None = None) -> None:
         """Deliver a success, as ``SendDurableExecutionCallbackSuccess`` would."""
         execution, op_id = self._callback(callback_id)

@@ -64,12 +64,16 @@ class LocalRunner:
         *,
         functions: Mapping[str, DurableHandler[Any]] | None = None,
         max_invocations: int = 100,
+        pause_on_callbacks: bool = False,
     ) -> None:
         self.handler = handler
         self.backend = backend or MemoryBackend()
         #: Targets of ``ctx.invoke`` by function name; each runs as its own execution.
         self.functions = dict(functions or {})
         self.max_invocations = max_invocations
+        #: Return instead of skipping time while a callback awaits an answer, so the test
+        #: can answer it (then ``resume``); by default time jumps to its timeout.
+        self.pause_on_callbacks = pause_on_callbacks
 
     def event(self, arn: str) -> dict[str, Any]:
         """The invocation input Lambda would send now, first page inline."""
@@ -108,6 +112,8 @@ class LocalRunner:
                 return self._result(arn, output, invocations, outputs)
             if await self._run_invoked(arn):
                 continue
+            if self.pause_on_callbacks and self.backend.open_callbacks(arn):
+                break
             due = self.backend.next_due(arn)
             if due is None:
                 break

@@ -1,10 +1,30 @@
-"""Shared fixtures for the unit tests."""
+"""Shared fixtures for the unit tests.
+
+Every async test runs on plain asyncio and, where Python has it (3.12+), on asyncio with
+``eager_task_factory``: eager tasks start running inside ``create_task``, which exposes code
+whose operation IDs or batching depend on when tasks first run.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any
 
 import pytest
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
+def _eager_loop() -> asyncio.AbstractEventLoop:
+    loop = asyncio.new_event_loop()
+    loop.set_task_factory(asyncio.eager_task_factory)  # type: ignore[attr-defined,unused-ignore]
+    return loop
+
+
+_BACKENDS: list[Any] = [pytest.param(("asyncio", {}), id="asyncio")]
+if sys.version_info >= (3, 12):
+    _BACKENDS.append(pytest.param(("asyncio", {"loop_factory": _eager_loop}), id="eager"))
+
+
+@pytest.fixture(params=_BACKENDS)
+def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    return request.param  # type: ignore[no-any-return]

@@ -71,6 +71,9 @@ def process_runner() -> asyncio.Runner:
 class DurableHandler(Generic[R]):
     """A durable Lambda handler: call it like a sync handler, or ``await invoke_async``."""
 
+    __name__: str
+    __qualname__: str
+
     def __init__(
         self,
         func: Callable[[Any, DurableContext], Awaitable[R]],

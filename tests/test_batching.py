@@ -25,7 +25,7 @@ async def echo(_: StepContext, value: Any) -> Any:
 async def test_sequential_async_step_costs_one_call() -> None:
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> int:
-        return await ctx.step(echo, 7, name="only")  # type: ignore[no-any-return]
+        return await ctx.step(echo, 7, name="only")
 
     runner = LocalRunner(handler)
     result = await runner.run()
@@ -133,7 +133,7 @@ async def test_start_of_long_running_step_is_sent_before_it_finishes() -> None:
 
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
-        return await ctx.step(long_step, name="long")  # type: ignore[no-any-return]
+        return await ctx.step(long_step, name="long")
 
     invocation = asyncio.create_task(invoke_once(handler, backend, arn))
     await entered.wait()
@@ -154,7 +154,7 @@ async def test_gathered_steps_beside_a_wait_are_checkpointed_before_pending() ->
     runs: list[int] = []
 
     async def work(_: StepContext, i: int) -> int:
-        for _ in range(5):
+        for _turn in range(5):
             await asyncio.sleep(0)
         runs.append(i)
         return i

@@ -124,12 +124,12 @@ async def test_ops_in_a_child_context_get_aws_child_ids() -> None:
     async def child(child_ctx: DurableContext) -> int:
         first = await child_ctx.step(lambda _: 1, name="inner1")
         second = await child_ctx.step(lambda _: 2, name="inner2")
-        return first + second  # type: ignore[no-any-return]
+        return first + second
 
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> int:
         total = await ctx.run_in_child_context(child, name="child")
-        return total + await ctx.step(lambda _: 10, name="after")  # type: ignore[no-any-return]
+        return total + await ctx.step(lambda _: 10, name="after")
 
     runner = LocalRunner(handler)
     result = await runner.run()

@@ -201,7 +201,7 @@ def test_sync_entry_runs_from_plain_code_on_one_persistent_loop() -> None:
 
     @durable_execution(client=backend)
     async def handler(event: Any, ctx: DurableContext) -> int:
-        return await ctx.step(body, event["x"])  # type: ignore[no-any-return]
+        return await ctx.step(body, event["x"])
 
     runner = LocalRunner(handler, backend)
     first = handler(runner.event(backend.start_execution('{"x": 1}')), FakeLambdaContext())

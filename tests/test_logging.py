@@ -72,16 +72,16 @@ async def test_step_logger_records_carry_durable_fields(sdk_logger: Any) -> None
     result = await LocalRunner(handler).run()
     assert result.status == "SUCCEEDED"
     step_records = [r for r in records.records if r.getMessage() == "charging 10"]
-    assert [r.attempt for r in step_records] == [1, 2]  # type: ignore[attr-defined]
+    assert [r.attempt for r in step_records] == [1, 2]
     for record in step_records:
-        assert record.executionArn == result.arn  # type: ignore[attr-defined]
-        assert record.operationId == operation_id(None, 1)  # type: ignore[attr-defined]
-        assert record.operationName == "charge"  # type: ignore[attr-defined]
-        assert record.currency == "EUR"  # type: ignore[attr-defined]
+        assert record.executionArn == result.arn
+        assert record.operationId == operation_id(None, 1)
+        assert record.operationName == "charge"
+        assert record.currency == "EUR"
         assert record.funcName == "charge"  # the caller, not the SDK
         assert record.pathname == __file__
     (start,) = [r for r in records.records if r.getMessage() == "starting"]
-    assert start.executionArn == result.arn  # type: ignore[attr-defined]
+    assert start.executionArn == result.arn
     assert not hasattr(start, "operationId")
     assert start.funcName == "handler"
 
@@ -96,7 +96,7 @@ async def test_unnamed_step_has_no_operation_name(sdk_logger: Any) -> None:
 
     await LocalRunner(handler).run()
     (record,) = records.records
-    assert record.operationId == operation_id(None, 1)  # type: ignore[attr-defined]
+    assert record.operationId == operation_id(None, 1)
     assert not hasattr(record, "operationName")
 
 
@@ -120,20 +120,20 @@ async def test_filter_stamps_plain_logger_records_inside_steps(app_logger: Any, 
     assert result.status == "SUCCEEDED"
     top, inside = records.records
     assert top.getMessage() == "in the handler"
-    assert top.executionArn == result.arn  # type: ignore[attr-defined]
+    assert top.executionArn == result.arn
     assert not hasattr(top, "operationId")
     assert inside.getMessage() == "from library code"
-    assert inside.executionArn == result.arn  # type: ignore[attr-defined]
-    assert inside.operationId == operation_id(None, 1)  # type: ignore[attr-defined]
-    assert inside.operationName == "lib"  # type: ignore[attr-defined]
-    assert inside.attempt == 1  # type: ignore[attr-defined]
+    assert inside.executionArn == result.arn
+    assert inside.operationId == operation_id(None, 1)
+    assert inside.operationName == "lib"
+    assert inside.attempt == 1
 
 
 def test_filter_passes_records_outside_a_handler(app_logger: Any) -> None:
     logger, records = app_logger
     logger.info("plain", extra={"attempt": "mine"})
     (record,) = records.records
-    assert record.attempt == "mine"  # type: ignore[attr-defined]
+    assert record.attempt == "mine"
     assert not hasattr(record, "executionArn")
 
 
@@ -150,7 +150,7 @@ async def test_filter_does_not_overwrite_fields_the_caller_set(app_logger: Any) 
 
     await LocalRunner(handler).run()
     (record,) = records.records
-    assert record.operationName == "caller-chosen"  # type: ignore[attr-defined]
+    assert record.operationName == "caller-chosen"
 
 
 @pytest.mark.anyio

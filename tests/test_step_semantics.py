@@ -237,9 +237,7 @@ async def test_step_succeeds_after_retries_and_sees_attempt_numbers() -> None:
 
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
-        return await ctx.step(  # type: ignore[no-any-return]
-            body, config=StepConfig(retry_strategy=RetryPresets.linear())
-        )
+        return await ctx.step(body, config=StepConfig(retry_strategy=RetryPresets.linear()))
 
     result = await LocalRunner(handler).run()
     assert result.status == "SUCCEEDED"
@@ -333,7 +331,7 @@ async def test_at_most_once_start_is_committed_before_the_body_runs() -> None:
 
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
-        return await ctx.step(  # type: ignore[no-any-return]
+        return await ctx.step(
             charge,
             config=StepConfig(step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY),
         )
@@ -384,7 +382,7 @@ async def test_interrupted_at_most_once_attempt_is_not_rerun() -> None:
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
         try:
-            return await ctx.step(  # type: ignore[no-any-return]
+            return await ctx.step(
                 charge,
                 config=StepConfig(
                     retry_strategy=RetryPresets.none(),
@@ -417,7 +415,7 @@ async def test_interrupted_at_most_once_attempt_retries_per_strategy() -> None:
 
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
-        return await ctx.step(  # type: ignore[no-any-return]
+        return await ctx.step(
             charge,
             config=StepConfig(
                 retry_strategy=RetryPresets.linear(),
@@ -452,7 +450,7 @@ async def test_interrupted_at_least_once_attempt_is_rerun_without_a_new_start() 
 
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
-        return await ctx.step(charge)  # type: ignore[no-any-return]
+        return await ctx.step(charge)
 
     result = await LocalRunner(handler, backend).resume(arn)
     assert result.result == "charged"
@@ -498,7 +496,7 @@ async def test_sync_bodies_see_context_variables() -> None:
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
         request_id.set(event["rid"])
-        return await ctx.step(sync_body)  # type: ignore[no-any-return]
+        return await ctx.step(sync_body)
 
     result = await LocalRunner(handler).run({"rid": "req-42"})
     assert result.result == "req-42"
@@ -516,7 +514,7 @@ async def test_sync_body_returning_an_awaitable_is_awaited_on_the_loop() -> None
 
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
-        return await ctx.step(factory)  # type: ignore[no-any-return]
+        return await ctx.step(factory)
 
     assert (await LocalRunner(handler).run()).result == "awaited"
 

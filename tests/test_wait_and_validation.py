@@ -94,7 +94,7 @@ async def test_rejected_call_does_not_consume_an_operation_id() -> None:
     async def handler(event: Any, ctx: DurableContext) -> int:
         with contextlib.suppress(ValidationError):
             await ctx.wait(0)
-        return await ctx.step(lambda _: 1, name="after")  # type: ignore[no-any-return]
+        return await ctx.step(lambda _: 1, name="after")
 
     runner = LocalRunner(handler)
     assert (await runner.run()).result == 1
@@ -114,7 +114,7 @@ async def test_custom_sub_type_is_sent_and_checked_on_replay() -> None:
     async def handler(event: Any, ctx: DurableContext) -> int:
         value = await ctx.step(lambda _: 3, name="s", config=StepConfig(sub_type="Custom_1"))
         await ctx.wait(seconds=1)
-        return value  # type: ignore[no-any-return]
+        return value
 
     runner = LocalRunner(handler)
     result = await runner.run()

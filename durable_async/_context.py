@@ -33,6 +33,7 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
+from durable_async._operations._common import call_user
 from durable_async._operations.callback import Callback, create_callback
 from durable_async._operations.child import run_child
 from durable_async._operations.condition import run_condition
@@ -312,7 +313,7 @@ class DurableContext:
             )
 
             async def submit(step: StepContext) -> Any:
-                return await _call_maybe_sync(child._rt, submitter, callback.callback_id, step)
+                return await call_user(child._rt, submitter, callback.callback_id, step)
 
             await child.step(
                 submit,
@@ -427,20 +428,6 @@ async def _random_float(step: StepContext) -> float:
 _now.__name__ = "now"
 _uuid4.__name__ = "uuid4"
 _random_float.__name__ = "random"
-
-
-async def _call_maybe_sync(rt: InvocationRuntime, func: Callable[..., Any], *args: Any) -> Any:
-    import functools
-    import inspect
-
-    import anyio.to_thread
-
-    from durable_async._operations.step import is_async_callable
-
-    if is_async_callable(func):
-        return await func(*args)
-    result = await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=rt.limiter)
-    return await result if inspect.isawaitable(result) else result
 
 
 async def _unwrap_callback_failure(child: Coroutine[Any, Any, Any]) -> Any:

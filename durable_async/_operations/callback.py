@@ -16,9 +16,10 @@ from durable_async._errors import (
     CallbackTimeoutError,
 )
 from durable_async._identity import OperationIdentity
+from durable_async._operations._common import update
 from durable_async._serdes import PassThroughSerDes, SerDes, SerDesContext, deserialize
-from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
-from durable_async._wire.models import CallbackOptions, Operation, OperationUpdate
+from durable_async._wire.enums import OperationAction, OperationStatus
+from durable_async._wire.models import CallbackOptions, Operation
 
 if TYPE_CHECKING:
     from durable_async._runtime import InvocationRuntime
@@ -92,13 +93,9 @@ async def create_callback(
     rt.track_current_task()
     if recorded is None:
         await rt.batcher.commit(
-            OperationUpdate(
-                id=identity.id,
-                type=OperationType.CALLBACK,
-                action=OperationAction.START,
-                parent_id=identity.parent_id,
-                name=identity.name,
-                sub_type=identity.sub_type,
+            update(
+                identity,
+                OperationAction.START,
                 callback_options=CallbackOptions(config.timeout, config.heartbeat_timeout),
             )
         )

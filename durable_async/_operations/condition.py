@@ -6,12 +6,9 @@ state is checkpointed with every RETRY, so the next invocation resumes from it.
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
 import attrs
 
 from durable_async._errors import (
@@ -22,11 +19,11 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
-from durable_async._operations.step import is_async_callable
+from durable_async._operations._common import call_user, update
 from durable_async._serdes import SerDes, SerDesContext, check_payload_size, deserialize, serialize
 from durable_async._waits import WaitStrategy
-from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
-from durable_async._wire.models import ErrorObject, Operation, OperationUpdate, StepOptions
+from durable_async._wire.enums import OperationAction, OperationStatus
+from durable_async._wire.models import ErrorObject, Operation, StepOptions
 
 if TYPE_CHECKING:
     from durable_async._runtime import InvocationRuntime
@@ -38,18 +35,6 @@ class WaitForConditionCheckContext:
 
     attempt: int
     logger: DurableLogger
-
-
-def _update(identity: OperationIdentity, action: OperationAction, **fields: Any) -> OperationUpdate:
-    return OperationUpdate(
-        id=identity.id,
-        type=OperationType.STEP,
-        action=action,
-        parent_id=identity.parent_id,
-        name=identity.name,
-        sub_type=identity.sub_type,
-        **fields,
-    )
 
 
 def _failure(error: ErrorObject | None) -> WaitForConditionError:
@@ -85,7 +70,7 @@ async def run_condition(
         if status is OperationStatus.PENDING:
             await rt.monitor.park()
     if recorded is None or recorded.status is not OperationStatus.STARTED:
-        rt.batcher.enqueue(_update(identity, OperationAction.START))
+        rt.batcher.enqueue(update(identity, OperationAction.START))
 
     attempt = attempts_made + 1
     fields = {**logger_fields, "operationId": identity.id, "attempt": attempt}
@@ -99,14 +84,7 @@ async def run_condition(
             stored_state = await serialize(serdes, initial_state, context)
         state = None if stored_state is None else await deserialize(serdes, stored_state, context)
         with rt.monitor.busy():
-            if is_async_callable(check):
-                new_state = await check(state, check_context)
-            else:
-                new_state = await anyio.to_thread.run_sync(
-                    functools.partial(check, state, check_context), limiter=rt.limiter
-                )
-                if inspect.isawaitable(new_state):
-                    new_state = await new_state
+            new_state = await call_user(rt, check, state, check_context)
         payload = await serialize(serdes, new_state, context)
         check_payload_size(f"the state of condition {identity.name or identity.id}", payload)
         value = None if payload is None else await deserialize(serdes, payload, context)
@@ -116,14 +94,14 @@ async def run_condition(
     except Exception as error:
         current_log_scope.reset(reset)
         recorded_error = error_object(error)
-        await rt.batcher.commit(_update(identity, OperationAction.FAIL, error=recorded_error))
+        await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))
         raise _failure(recorded_error) from error
     current_log_scope.reset(reset)
     if not decision.should_continue:
-        await rt.batcher.commit(_update(identity, OperationAction.SUCCEED, payload=payload))
+        await rt.batcher.commit(update(identity, OperationAction.SUCCEED, payload=payload))
         return value
     await rt.batcher.commit(
-        _update(
+        update(
             identity,
             OperationAction.RETRY,
             payload=payload,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from durable_async._config import InvokeConfig
 from durable_async._errors import InvokeError
 from durable_async._identity import OperationIdentity
+from durable_async._operations._common import update
 from durable_async._serdes import (
     JSON,
     SerDesContext,
@@ -18,8 +19,8 @@ from durable_async._serdes import (
     deserialize,
     serialize,
 )
-from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
-from durable_async._wire.models import ChainedInvokeOptions, Operation, OperationUpdate
+from durable_async._wire.enums import OperationAction, OperationStatus
+from durable_async._wire.models import ChainedInvokeOptions, Operation
 
 if TYPE_CHECKING:
     from durable_async._runtime import InvocationRuntime
@@ -40,13 +41,9 @@ async def run_invoke(
         data = await serialize(config.serdes_payload or JSON, payload, context)
         check_payload_size(f"the payload of invoke {identity.name or function_name}", data)
         await rt.batcher.commit(
-            OperationUpdate(
-                id=identity.id,
-                type=OperationType.CHAINED_INVOKE,
-                action=OperationAction.START,
-                parent_id=identity.parent_id,
-                name=identity.name,
-                sub_type=identity.sub_type,
+            update(
+                identity,
+                OperationAction.START,
                 payload=data,
                 chained_invoke_options=ChainedInvokeOptions(function_name, config.tenant_id),
             )

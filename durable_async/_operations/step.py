@@ -8,11 +8,8 @@ awaited for at-most-once steps, whose body must not run before the service knows
 
 from __future__ import annotations
 
-import functools
-import inspect
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
 import attrs
 
 from durable_async._config import StepConfig, StepSemantics
@@ -27,6 +24,7 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
+from durable_async._operations._common import call_user, update
 from durable_async._retry import RetryPresets
 from durable_async._serdes import (
     SerDesContext,
@@ -35,8 +33,8 @@ from durable_async._serdes import (
     deserialize_default,
     serialize,
 )
-from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
-from durable_async._wire.models import ErrorObject, Operation, OperationUpdate, StepOptions
+from durable_async._wire.enums import OperationAction, OperationStatus
+from durable_async._wire.models import ErrorObject, Operation, StepOptions
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -62,31 +60,12 @@ class StepContext:
     name: str | None
 
 
-def _update(identity: OperationIdentity, action: OperationAction, **fields: Any) -> OperationUpdate:
-    return OperationUpdate(
-        id=identity.id,
-        type=OperationType.STEP,
-        action=action,
-        parent_id=identity.parent_id,
-        name=identity.name,
-        sub_type=identity.sub_type,
-        **fields,
-    )
-
-
 def recorded_failure(error: ErrorObject | None) -> Exception:
     """The exception a failed step raises, identical on first run and on replay."""
     kind = _SELF_RAISING.get((error.type if error else None) or "")
     if kind is not None and error is not None:
         return kind(error.message or "")
     return StepError.from_error_object(error)
-
-
-def is_async_callable(func: Callable[..., Any]) -> bool:
-    """Whether calling ``func`` returns a coroutine (functions, partials, ``__call__``)."""
-    return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(
-        getattr(func, "__call__", None)  # noqa: B004 - callable objects with async __call__
-    )
 
 
 async def run_step(
@@ -134,7 +113,7 @@ async def run_step(
     serdes_context = SerDesContext(identity.id, rt.arn)
     attempt = attempts_made + 1
     if needs_start:
-        start = _update(identity, OperationAction.START)
+        start = update(identity, OperationAction.START)
         if config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
             await rt.batcher.commit(start)
         else:
@@ -148,14 +127,7 @@ async def run_step(
     reset = current_log_scope.set(scope)
     try:
         with rt.monitor.busy():
-            if is_async_callable(func):
-                result = await func(step_context, *args)
-            else:
-                result = await anyio.to_thread.run_sync(
-                    functools.partial(func, step_context, *args), limiter=rt.limiter
-                )
-                if inspect.isawaitable(result):
-                    result = await result
+            result = await call_user(rt, func, step_context, *args)
     except Exception as error:
         current_log_scope.reset(reset)
         return await _after_failure(rt, identity, config, error, attempt)
@@ -170,9 +142,9 @@ async def run_step(
         elif payload is None:
             result = None
     except (SerDesError, PayloadTooLargeError) as error:
-        await rt.batcher.commit(_update(identity, OperationAction.FAIL, error=error_object(error)))
+        await rt.batcher.commit(update(identity, OperationAction.FAIL, error=error_object(error)))
         raise SerDesError(str(error)) from error
-    await rt.batcher.commit(_update(identity, OperationAction.SUCCEED, payload=payload))
+    await rt.batcher.commit(update(identity, OperationAction.SUCCEED, payload=payload))
     return result
 
 
@@ -193,7 +165,7 @@ async def _after_failure(
     if decision.should_retry:
         delay = max(1, decision.delay_seconds)
         await rt.batcher.commit(
-            _update(
+            update(
                 identity,
                 OperationAction.RETRY,
                 error=recorded,
@@ -201,5 +173,5 @@ async def _after_failure(
             )
         )
         await rt.monitor.park()
-    await rt.batcher.commit(_update(identity, OperationAction.FAIL, error=recorded))
+    await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded))
     raise recorded_failure(recorded) from error

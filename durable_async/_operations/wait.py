@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from durable_async._identity import OperationIdentity
-from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
-from durable_async._wire.models import Operation, OperationUpdate, WaitOptions
+from durable_async._operations._common import update
+from durable_async._wire.enums import OperationAction, OperationStatus
+from durable_async._wire.models import Operation, WaitOptions
 
 if TYPE_CHECKING:
     from durable_async._runtime import InvocationRuntime
@@ -26,13 +27,9 @@ async def run_wait(
         if recorded.status is OperationStatus.STARTED:
             await rt.monitor.park()
     rt.batcher.enqueue(
-        OperationUpdate(
-            id=identity.id,
-            type=OperationType.WAIT,
-            action=OperationAction.START,
-            parent_id=identity.parent_id,
-            name=identity.name,
-            sub_type=identity.sub_type,
+        update(
+            identity,
+            OperationAction.START,
             wait_options=WaitOptions(wait_seconds=seconds),
         )
     )

@@ -7,12 +7,11 @@ order in which ``gather`` or a ``TaskGroup`` happens to run things.
 
 from __future__ import annotations
 
-import random as _random
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
 from durable_async._config import (
@@ -24,20 +23,21 @@ from durable_async._config import (
 )
 from durable_async._duration import Duration
 from durable_async._errors import (
-    CallbackError,
-    CallbackSubmitterError,
-    ChildContextError,
     NonDeterministicExecutionError,
-    StepError,
     ValidationError,
 )
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
-from durable_async._operations._common import call_user
-from durable_async._operations.callback import Callback, create_callback
+from durable_async._operations.callback import (
+    Callback,
+    create_callback,
+    surface_callback_failure,
+    wait_for_callback_body,
+)
 from durable_async._operations.child import run_child
 from durable_async._operations.condition import run_condition
 from durable_async._operations.invoke import run_invoke
+from durable_async._operations.recorded import recorded_now, recorded_random, recorded_uuid4
 from durable_async._operations.step import StepContext, run_step
 from durable_async._operations.wait import run_wait
 from durable_async._runtime import InvocationRuntime
@@ -305,22 +305,6 @@ class DurableContext:
         """
         config = config or WaitForCallbackConfig()
         name = _resolve_name(name, submitter)
-        prefix = f"{name} " if name else ""
-
-        async def body(child: DurableContext) -> Any:
-            callback = await child.create_callback(
-                name=f"{prefix}create callback id", config=config.callback_config()
-            )
-
-            async def submit(step: StepContext) -> Any:
-                return await call_user(child._rt, submitter, callback.callback_id, step)
-
-            await child.step(
-                submit,
-                name=f"{prefix}submitter",
-                config=StepConfig(retry_strategy=config.retry_strategy, serdes=config.serdes),
-            )
-            return await callback.result()
 
         identity, recorded = self._issue(
             OperationType.CONTEXT, OperationSubType.WAIT_FOR_CALLBACK, name
@@ -330,11 +314,11 @@ class DurableContext:
             identity,
             recorded,
             self._child_factory(identity.id),
-            body,
-            (),
+            wait_for_callback_body,
+            (submitter, f"{name} " if name else "", config),
             ChildConfig(serdes=config.serdes),
         )
-        return _unwrap_callback_failure(child)
+        return surface_callback_failure(child)
 
     def invoke(
         self,
@@ -402,50 +386,15 @@ class DurableContext:
 
     def now(self) -> Coroutine[Any, Any, datetime]:
         """The current UTC time, recorded once so replays see the same value."""
-        return self.step(_now)
+        return self.step(recorded_now)
 
     def uuid4(self) -> Coroutine[Any, Any, _uuid.UUID]:
         """A random UUID, recorded once so replays see the same value."""
-        return self.step(_uuid4)
+        return self.step(recorded_uuid4)
 
     def random(self) -> Coroutine[Any, Any, float]:
         """A float in [0, 1), recorded once so replays see the same value."""
-        return self.step(_random_float)
-
-
-async def _now(step: StepContext) -> datetime:
-    return datetime.now(UTC)
-
-
-async def _uuid4(step: StepContext) -> _uuid.UUID:
-    return _uuid.uuid4()
-
-
-async def _random_float(step: StepContext) -> float:
-    return _random.random()
-
-
-_now.__name__ = "now"
-_uuid4.__name__ = "uuid4"
-_random_float.__name__ = "random"
-
-
-async def _unwrap_callback_failure(child: Coroutine[Any, Any, Any]) -> Any:
-    """Surface a wait_for_callback failure as the callback error it is."""
-    try:
-        return await child
-    except ChildContextError as failure:
-        inner = failure.__cause__
-        if isinstance(inner, CallbackError):
-            raise inner from None
-        if isinstance(inner, StepError) or failure.error_type == "durable_async.StepError":
-            raise CallbackSubmitterError(
-                failure.message or "the callback submitter failed",
-                error_type=failure.error_type,
-                data=failure.data,
-                stack_trace=failure.stack_trace,
-            ) from failure
-        raise
+        return self.step(recorded_random)
 
 
 _DEFAULT_STEP_CONFIG = StepConfig()

@@ -7,21 +7,27 @@ awaiting branch parks, and the service re-invokes once the callback completes.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from durable_async._config import CallbackConfig
+from durable_async._config import CallbackConfig, StepConfig, WaitForCallbackConfig
 from durable_async._errors import (
     CallbackError,
     CallbackFailedError,
+    CallbackSubmitterError,
     CallbackTimeoutError,
+    ChildContextError,
+    StepError,
 )
 from durable_async._identity import OperationIdentity
-from durable_async._operations._common import update
+from durable_async._operations._common import call_user, update
+from durable_async._operations.step import StepContext
 from durable_async._serdes import PassThroughSerDes, SerDes, SerDesContext, deserialize
 from durable_async._wire.enums import OperationAction, OperationStatus
 from durable_async._wire.models import CallbackOptions, Operation
 
 if TYPE_CHECKING:
+    from durable_async._context import DurableContext
     from durable_async._runtime import InvocationRuntime
 
 T = TypeVar("T")
@@ -105,3 +111,43 @@ async def create_callback(
         msg = f"the service returned no callback ID for operation {identity.id}"
         raise CallbackError(msg)
     return Callback(rt, identity.id, details.callback_id, config.serdes)
+
+
+async def wait_for_callback_body(
+    child: DurableContext,
+    submitter: Callable[[str, StepContext], Any],
+    prefix: str,
+    config: WaitForCallbackConfig,
+) -> Any:
+    """The child context of ``wait_for_callback``: callback, submitter step, result."""
+    callback = await child.create_callback(
+        name=f"{prefix}create callback id", config=config.callback_config()
+    )
+
+    async def submit(step: StepContext) -> Any:
+        return await call_user(child._rt, submitter, callback.callback_id, step)
+
+    await child.step(
+        submit,
+        name=f"{prefix}submitter",
+        config=StepConfig(retry_strategy=config.retry_strategy, serdes=config.serdes),
+    )
+    return await callback.result()
+
+
+async def surface_callback_failure(child: Coroutine[Any, Any, Any]) -> Any:
+    """Raise a failed ``wait_for_callback`` as the callback error it is, not as a child's."""
+    try:
+        return await child
+    except ChildContextError as failure:
+        inner = failure.__cause__
+        if isinstance(inner, CallbackError):
+            raise inner from None
+        if isinstance(inner, StepError) or failure.error_type == "durable_async.StepError":
+            raise CallbackSubmitterError(
+                failure.message or "the callback submitter failed",
+                error_type=failure.error_type,
+                data=failure.data,
+                stack_trace=failure.stack_trace,
+            ) from failure
+        raise

@@ -32,9 +32,11 @@ the wire (``durable_async.StepError``) does not change when internals move.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from durable_async._wire.models import ErrorObject
+
+OperationErrorT = TypeVar("OperationErrorT", bound="DurableOperationError")
 
 
 class DurableError(Exception):
@@ -218,6 +220,22 @@ class ExecutionStateError(BackendError):
 
     __module__ = "durable_async"
     operation = "GetDurableExecutionState"
+
+
+def rebuild_failure(
+    kind: type[OperationErrorT], error: ErrorObject | None, original: BaseException | None = None
+) -> OperationErrorT:
+    """The ``kind`` error for a recorded failure, identical on the first run and on replay.
+
+    Its ``__cause__`` is the inner error rebuilt from the record (so ``cause.error_type``
+    and ``cause.message`` read the same on every run); on the first run the original
+    exception, traceback and all, hangs off that cause as its ``__context__``.
+    """
+    failure = kind.from_error_object(error)
+    cause = DurableOperationError.from_error_object(error)
+    cause.__context__ = original
+    failure.__cause__ = cause
+    return failure  # type: ignore[return-value]
 
 
 def qualified_type(error: BaseException) -> str:

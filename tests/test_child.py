@@ -147,7 +147,7 @@ async def test_nested_children_get_ids_under_their_parent() -> None:
     arn = start(backend)
 
     async def inner(child: DurableContext) -> int:
-        return await child.step(lambda _: 7, name="leaf")  # type: ignore[no-any-return]
+        return await child.step(lambda _: 7, name="leaf")
 
     async def outer(child: DurableContext) -> int:
         before = await child.step(lambda _: 1, name="before")
@@ -176,10 +176,12 @@ async def test_nested_children_get_ids_under_their_parent() -> None:
     assert ops[leaf_id].parent_id == inner_id
     inner_updates = [u for u in context_updates(backend) if u.id == inner_id]
     assert [u.parent_id for u in inner_updates] == [outer_id, outer_id]
-    assert ops[inner_id].context_details is not None
-    assert ops[inner_id].context_details.result == "7"
-    assert ops[outer_id].context_details is not None
-    assert ops[outer_id].context_details.result == "8"
+    inner_details = ops[inner_id].context_details
+    outer_details = ops[outer_id].context_details
+    assert inner_details is not None
+    assert inner_details.result == "7"
+    assert outer_details is not None
+    assert outer_details.result == "8"
 
 
 # -- failures --------------------------------------------------------------------------
@@ -396,7 +398,7 @@ class AsyncPrefixSerDes(PrefixSerDes):
     async def serialize(self, value: Any, context: SerDesContext) -> str:  # type: ignore[override]
         return super().serialize(value, context)
 
-    async def deserialize(self, data: str, context: SerDesContext) -> Any:  # type: ignore[override]
+    async def deserialize(self, data: str, context: SerDesContext) -> Any:
         return super().deserialize(data, context)
 
 
@@ -471,8 +473,8 @@ async def test_child_logger_is_silent_on_replay_unless_asked(sdk_logger: Any) ->
     messages = Counter(r.getMessage() for r in records.records)
     assert messages == Counter({"before wait": 1, "always": 2, "after wait": 1})
     for record in records.records:
-        assert record.parentId == operation_id(None, 1)  # type: ignore[attr-defined]
-        assert record.executionArn == result.arn  # type: ignore[attr-defined]
+        assert record.parentId == operation_id(None, 1)
+        assert record.executionArn == result.arn
 
 
 async def named_body(child: DurableContext) -> str:
@@ -495,7 +497,7 @@ async def test_child_names(kwargs: dict[str, Any], func: Any, expected: str | No
 
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
-        return await ctx.run_in_child_context(func, **kwargs)  # type: ignore[no-any-return]
+        return await ctx.run_in_child_context(func, **kwargs)
 
     assert await invoke_once(handler, backend, arn) == {
         "Status": "SUCCEEDED",
@@ -512,9 +514,7 @@ async def test_child_sub_type_from_config() -> None:
 
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
-        return await ctx.run_in_child_context(  # type: ignore[no-any-return]
-            named_body, config=ChildConfig(sub_type="Custom")
-        )
+        return await ctx.run_in_child_context(named_body, config=ChildConfig(sub_type="Custom"))
 
     await invoke_once(handler, backend, arn)
     assert {u.sub_type for u in context_updates(backend)} == {"Custom"}

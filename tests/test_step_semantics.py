@@ -15,6 +15,7 @@ from support import actions, invoke_once, sent_updates, start
 
 from durable_async import (
     DurableContext,
+    DurableOperationError,
     Duration,
     JitterStrategy,
     LinearRetryStrategyConfig,
@@ -534,3 +535,28 @@ async def test_callable_object_with_async_call_runs_on_the_loop() -> None:
         return [value, int(thread == loop_thread)]
 
     assert (await LocalRunner(handler).run()).result == [42, 1]
+
+
+@pytest.mark.anyio
+async def test_a_failed_step_raises_the_same_error_and_cause_on_replay() -> None:
+    """First run and replay raise a StepError whose cause is rebuilt from the record."""
+    seen: list[tuple[str | None, str | None, str | None, str | None]] = []
+
+    async def broken(step: StepContext) -> None:
+        raise KeyError("missing sku")
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            await ctx.step(broken, config=StepConfig(retry_strategy=RetryPresets.none()))
+        except StepError as failure:
+            cause = failure.__cause__
+            assert isinstance(cause, DurableOperationError)
+            seen.append((failure.error_type, failure.message, cause.error_type, cause.message))
+        await ctx.wait(seconds=1)
+        return "done"
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED"
+    assert len(seen) == 2
+    assert seen[0] == seen[1] == ("KeyError", "'missing sku'", "KeyError", "'missing sku'")

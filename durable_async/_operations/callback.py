@@ -75,18 +75,24 @@ class Callback(Generic[T]):
                 return None  # type: ignore[return-value]
             context = SerDesContext(self.operation_id, rt.arn)
             return await deserialize(self._serdes or _RAW, payload, context)  # type: ignore[no-any-return]
-        error = details.error if details else None
-        kind: type[CallbackError]
-        if status is OperationStatus.TIMED_OUT:
-            kind, default = CallbackTimeoutError, "callback timed out"
-        else:
-            kind, default = CallbackFailedError, f"callback ended as {status}"
-        raise kind(
-            (error.message if error else None) or default,
-            error_type=error.type if error else None,
-            data=error.data if error else None,
-            stack_trace=error.stack_trace if error else None,
-        )
+        raise callback_error(op)
+
+
+def callback_error(op: Operation) -> CallbackError:
+    """The error a callback that ended without success raises, from its recorded details."""
+    details = op.callback_details
+    error = details.error if details else None
+    kind: type[CallbackError]
+    if op.status is OperationStatus.TIMED_OUT:
+        kind, default = CallbackTimeoutError, "callback timed out"
+    else:
+        kind, default = CallbackFailedError, f"callback ended as {op.status}"
+    return kind(
+        (error.message if error else None) or default,
+        error_type=error.type if error else None,
+        data=error.data if error else None,
+        stack_trace=error.stack_trace if error else None,
+    )
 
 
 async def create_callback(
@@ -135,13 +141,28 @@ async def wait_for_callback_body(
     return await callback.result()
 
 
-async def surface_callback_failure(child: Coroutine[Any, Any, Any]) -> Any:
-    """Raise a failed ``wait_for_callback`` as the callback error it is, not as a child's."""
+async def surface_callback_failure(
+    rt: InvocationRuntime, callback_operation_id: str, child: Coroutine[Any, Any, Any]
+) -> Any:
+    """Raise a failed ``wait_for_callback`` as the callback error it is, not as a child's.
+
+    The callback error is rebuilt from the callback operation itself: the child's recorded
+    failure names only the error's class, not the ``error_type`` the callback ended with
+    (``Callback.Timeout``, or what the external system reported), so first run and replay
+    raise the same error.
+    """
     try:
         return await child
     except ChildContextError as failure:
         inner = failure.__cause__
         if isinstance(inner, CallbackError):
+            op = rt.log.get(callback_operation_id)
+            if (
+                op is not None
+                and op.status.is_terminal
+                and op.status is not OperationStatus.SUCCEEDED
+            ):
+                raise callback_error(op) from None
             raise inner from None
         if isinstance(inner, StepError) or failure.error_type == "durable_async.StepError":
             raise CallbackSubmitterError(

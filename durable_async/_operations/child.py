@@ -14,14 +14,15 @@ from durable_async._config import ChildConfig
 from durable_async._errors import (
     BackendError,
     ChildContextError,
-    DurableOperationError,
     NonDeterministicExecutionError,
     error_object,
+    rebuild_failure,
 )
 from durable_async._identity import OperationIdentity
+from durable_async._operations._common import update
 from durable_async._serdes import PAYLOAD_LIMIT_BYTES, SerDesContext, deserialize, serialize
-from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
-from durable_async._wire.models import ContextOptions, ErrorObject, Operation, OperationUpdate
+from durable_async._wire.enums import OperationAction, OperationStatus
+from durable_async._wire.models import ContextOptions, Operation
 
 if TYPE_CHECKING:
     from durable_async._context import DurableContext
@@ -29,28 +30,6 @@ if TYPE_CHECKING:
 
 #: Errors that say the invocation itself is broken; a child records no failure for them.
 _NOT_CHILD_FAILURES = (NonDeterministicExecutionError, BackendError)
-
-
-def context_update(
-    identity: OperationIdentity, action: OperationAction, **fields: Any
-) -> OperationUpdate:
-    """An update of the CONTEXT operation ``identity``."""
-    return OperationUpdate(
-        id=identity.id,
-        type=OperationType.CONTEXT,
-        action=action,
-        parent_id=identity.parent_id,
-        name=identity.name,
-        sub_type=identity.sub_type,
-        **fields,
-    )
-
-
-def child_failure(error: ErrorObject | None) -> ChildContextError:
-    """The error a failed child raises, with the inner error rebuilt as its cause."""
-    failure = ChildContextError.from_error_object(error)
-    failure.__cause__ = DurableOperationError.from_error_object(error)
-    return failure  # type: ignore[return-value]
 
 
 async def run_child(
@@ -78,12 +57,12 @@ async def run_child(
                     return None
                 return await deserialize(config.serdes, payload, serdes_context)
         elif status is OperationStatus.FAILED:
-            raise child_failure(details.error if details else None)
+            raise rebuild_failure(ChildContextError, details.error if details else None)
         elif status is not OperationStatus.STARTED:
             msg = f"child context {identity.name or identity.id} ended as {status}"
             raise ChildContextError(msg, error_type=f"Context.{status}")
     else:
-        rt.batcher.enqueue(context_update(identity, OperationAction.START))
+        rt.batcher.enqueue(update(identity, OperationAction.START))
 
     child = make_child(recorded is not None)
     try:
@@ -94,10 +73,8 @@ async def run_child(
     except Exception as error:
         recorded_error = error_object(error)
         if not replay_children:
-            await rt.batcher.commit(
-                context_update(identity, OperationAction.FAIL, error=recorded_error)
-            )
-        raise child_failure(recorded_error) from error
+            await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))
+        raise rebuild_failure(ChildContextError, recorded_error, error)  # noqa: B904
 
     payload = await serialize(config.serdes, result, serdes_context)
     value = None if payload is None else await deserialize(config.serdes, payload, serdes_context)
@@ -111,7 +88,7 @@ async def run_child(
     if too_large:
         stored = config.summary_generator(result) if config.summary_generator else ""
     await rt.batcher.commit(
-        context_update(
+        update(
             identity,
             OperationAction.SUCCEED,
             payload=stored,

@@ -16,6 +16,7 @@ from durable_async._errors import (
     NonDeterministicExecutionError,
     WaitForConditionError,
     error_object,
+    rebuild_failure,
 )
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
@@ -23,7 +24,7 @@ from durable_async._operations._common import call_user, update
 from durable_async._serdes import SerDes, SerDesContext, check_payload_size, deserialize, serialize
 from durable_async._waits import WaitStrategy
 from durable_async._wire.enums import OperationAction, OperationStatus
-from durable_async._wire.models import ErrorObject, Operation, StepOptions
+from durable_async._wire.models import Operation, StepOptions
 
 if TYPE_CHECKING:
     from durable_async._runtime import InvocationRuntime
@@ -35,10 +36,6 @@ class WaitForConditionCheckContext:
 
     attempt: int
     logger: DurableLogger
-
-
-def _failure(error: ErrorObject | None) -> WaitForConditionError:
-    return WaitForConditionError.from_error_object(error)  # type: ignore[return-value]
 
 
 async def run_condition(
@@ -66,7 +63,7 @@ async def run_condition(
                 None if stored_state is None else await deserialize(serdes, stored_state, context)
             )
         if status is OperationStatus.FAILED:
-            raise _failure(details.error if details else None)
+            raise rebuild_failure(WaitForConditionError, details.error if details else None)
         if status is OperationStatus.PENDING:
             await rt.monitor.park()
     if recorded is None or recorded.status is not OperationStatus.STARTED:
@@ -95,7 +92,7 @@ async def run_condition(
         current_log_scope.reset(reset)
         recorded_error = error_object(error)
         await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))
-        raise _failure(recorded_error) from error
+        raise rebuild_failure(WaitForConditionError, recorded_error, error)  # noqa: B904
     current_log_scope.reset(reset)
     if not decision.should_continue:
         await rt.batcher.commit(update(identity, OperationAction.SUCCEED, payload=payload))

@@ -21,6 +21,7 @@ from durable_async._errors import (
     StepInterruptedError,
     error_object,
     qualified_type,
+    rebuild_failure,
 )
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
@@ -65,7 +66,7 @@ def recorded_failure(error: ErrorObject | None) -> Exception:
     kind = _SELF_RAISING.get((error.type if error else None) or "")
     if kind is not None and error is not None:
         return kind(error.message or "")
-    return StepError.from_error_object(error)
+    return rebuild_failure(StepError, error)
 
 
 async def run_step(
@@ -174,4 +175,7 @@ async def _after_failure(
         )
         await rt.monitor.park()
     await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded))
-    raise recorded_failure(recorded) from error
+    failure = recorded_failure(recorded)
+    if failure.__cause__ is not None:
+        failure.__cause__.__context__ = error
+    raise failure

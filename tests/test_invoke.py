@@ -1,0 +1,321 @@
+"""Chained invoke: the START, results and failures of the target, replay, validation."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+from support import invoke_once, sent_updates, start
+
+from durable_async import (
+    DurableContext,
+    InvokeConfig,
+    InvokeError,
+    PayloadTooLargeError,
+    SerDesContext,
+    ValidationError,
+    durable_execution,
+)
+from durable_async._identity import operation_id
+from durable_async._serdes import PAYLOAD_LIMIT_BYTES
+from durable_async._wire.enums import (
+    OperationAction,
+    OperationStatus,
+    OperationSubType,
+    OperationType,
+)
+from durable_async._wire.models import ChainedInvokeOptions, ErrorObject
+from durable_async.testing import LocalRunner, MemoryBackend
+
+
+class Declined(Exception):
+    pass
+
+
+def invoke_updates(backend: MemoryBackend) -> list[Any]:
+    return [u for u in sent_updates(backend) if u.type is OperationType.CHAINED_INVOKE]
+
+
+def make_target(runs: Counter[str], events: list[Any]) -> Any:
+    @durable_execution
+    async def target(event: Any, ctx: DurableContext) -> dict[str, Any]:
+        runs["target"] += 1
+        events.append(event)
+        total = await ctx.step(lambda _: sum(event["items"]), name="sum")
+        return {"total": total, "tenant": ctx.lambda_context.tenant_id}
+
+    return target
+
+
+# -- success and replay --------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_invoke_sends_payload_and_options_and_returns_the_target_result() -> None:
+    runs: Counter[str] = Counter()
+    events: list[Any] = []
+    seen: list[Any] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        value = await ctx.invoke(
+            "arn:aws:lambda:us-east-1:123456789012:function:adder:live",
+            {"items": [1, 2, 3]},
+            name="add",
+            tenant_id="tenant-7",
+        )
+        seen.append(value)
+        await ctx.wait(seconds=1)
+        return value
+
+    runner = LocalRunner(handler, functions={"adder": make_target(runs, events)})
+    result = await runner.run()
+    assert result.status == "SUCCEEDED"
+    assert result.result == {"total": 6, "tenant": None}
+    assert seen == [{"total": 6, "tenant": None}] * 2
+    assert events == [{"items": [1, 2, 3]}]
+    # The target ran once; replays of the caller never invoked it again.
+    assert runs == Counter({"target": 1})
+    assert len(runner.backend.executions) == 2
+
+    (update,) = invoke_updates(runner.backend)
+    assert update.action is OperationAction.START
+    assert update.name == "add"
+    assert update.sub_type == OperationSubType.CHAINED_INVOKE
+    assert update.payload == '{"items":[1,2,3]}'
+    assert update.chained_invoke_options == ChainedInvokeOptions(
+        "arn:aws:lambda:us-east-1:123456789012:function:adder:live", "tenant-7"
+    )
+    op = runner.backend.executions[result.arn].operations[operation_id(None, 1)]
+    assert op.status is OperationStatus.SUCCEEDED
+
+
+@pytest.mark.anyio
+async def test_pending_invoke_completed_by_hand() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+    seen: list[Any] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        value = await ctx.invoke("worker", "plain string", config=InvokeConfig(tenant_id="t"))
+        seen.append(value)
+        return value
+
+    assert await invoke_once(handler, backend, arn) == {"Status": "PENDING"}
+    (pending,) = backend.pending_invokes(arn)
+    assert pending.function_name == "worker"
+    assert pending.payload == '"plain string"'
+    assert pending.tenant_id == "t"
+    assert pending.operation_id == operation_id(None, 1)
+    assert invoke_updates(backend)[0].name is None
+
+    # Invoked again before the target finishes: parks again, sends nothing.
+    calls = len(backend.checkpoint_calls)
+    assert await invoke_once(handler, backend, arn) == {"Status": "PENDING"}
+    assert len(backend.checkpoint_calls) == calls
+    assert seen == []
+
+    backend.complete_invoke(arn, pending.operation_id, result='{"ok": [1, 2]}')
+    assert backend.pending_invokes(arn) == []
+    output = await invoke_once(handler, backend, arn)
+    assert output["Status"] == "SUCCEEDED"
+    assert seen == [{"ok": [1, 2]}]
+    assert len(invoke_updates(backend)) == 1
+
+
+@pytest.mark.anyio
+async def test_target_without_result_gives_none() -> None:
+    @durable_execution
+    async def target(event: Any, ctx: DurableContext) -> None:
+        return None
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return repr(await ctx.invoke("noop"))
+
+    runner = LocalRunner(handler, functions={"noop": target})
+    result = await runner.run()
+    assert result.result == "None"
+    (update,) = invoke_updates(runner.backend)
+    assert update.payload == "null"
+    assert update.chained_invoke_options == ChainedInvokeOptions("noop", None)
+
+
+class Envelope:
+    """Wraps the payload in an envelope; decodes results into a tagged tuple."""
+
+    def __init__(self) -> None:
+        self.contexts: list[SerDesContext] = []
+
+    def serialize(self, value: Any, context: SerDesContext) -> str:
+        self.contexts.append(context)
+        return json.dumps({"wrapped": value})
+
+    async def deserialize(self, data: str, context: SerDesContext) -> Any:
+        self.contexts.append(context)
+        return ("decoded", json.loads(data))
+
+
+@pytest.mark.anyio
+async def test_custom_payload_and_result_serdes() -> None:
+    events: list[Any] = []
+    envelope = Envelope()
+    seen: list[Any] = []
+
+    @durable_execution
+    async def target(event: Any, ctx: DurableContext) -> list[int]:
+        events.append(event)
+        return [event["wrapped"], 2]
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        value = await ctx.invoke(
+            "target",
+            1,
+            config=InvokeConfig(serdes_payload=envelope, serdes_result=envelope),
+        )
+        seen.append(value)
+        await ctx.wait(seconds=1)
+        return list(value)
+
+    runner = LocalRunner(handler, functions={"target": target})
+    result = await runner.run()
+    assert result.status == "SUCCEEDED"
+    assert events == [{"wrapped": 1}]
+    assert seen == [("decoded", [1, 2])] * 2
+    assert invoke_updates(runner.backend)[0].payload == '{"wrapped": 1}'
+    assert envelope.contexts[0] == SerDesContext(operation_id(None, 1), result.arn)
+
+
+# -- failures --------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_failing_target_raises_invoke_error_also_on_replay() -> None:
+    runs: list[int] = []
+    seen: list[tuple[Any, ...]] = []
+
+    @durable_execution
+    async def target(event: Any, ctx: DurableContext) -> None:
+        runs.append(1)
+        raise Declined(f"card {event['card']} declined")
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            await ctx.invoke("payments", {"card": "4242"}, name="charge")
+        except InvokeError as exc:
+            seen.append((type(exc), exc.error_type, exc.message))
+        await ctx.wait(seconds=1)
+        return "handled"
+
+    runner = LocalRunner(handler, functions={"payments": target})
+    result = await runner.run()
+    assert result.result == "handled"
+    assert runs == [1]
+    expected = (InvokeError, f"{__name__}.Declined", "card 4242 declined")
+    assert seen == [expected, expected]
+    op = runner.backend.executions[result.arn].operations[operation_id(None, 1)]
+    assert op.status is OperationStatus.FAILED
+
+
+@pytest.mark.anyio
+async def test_unhandled_invoke_failure_fails_the_caller() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        return await ctx.invoke("remote")
+
+    await invoke_once(handler, backend, arn)
+    (pending,) = backend.pending_invokes(arn)
+    backend.complete_invoke(
+        arn, pending.operation_id, error=ErrorObject(message="stopped", type="Lambda.Stopped")
+    )
+    output = await invoke_once(handler, backend, arn)
+    assert output["Status"] == "FAILED"
+    assert output["Error"]["ErrorType"] == "durable_async.InvokeError"
+    assert output["Error"]["ErrorMessage"] == "stopped"
+
+
+@pytest.mark.anyio
+async def test_failure_without_message_names_the_function() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+    seen: list[InvokeError] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            await ctx.invoke("remote")
+        except InvokeError as exc:
+            seen.append(exc)
+        return "ok"
+
+    await invoke_once(handler, backend, arn)
+    (pending,) = backend.pending_invokes(arn)
+    backend.complete_invoke(arn, pending.operation_id, error=ErrorObject(type="Lambda.Timeout"))
+    await invoke_once(handler, backend, arn)
+    (error,) = seen
+    assert error.error_type == "Lambda.Timeout"
+    assert error.message is not None
+    assert "remote" in error.message
+    assert "FAILED" in error.message
+
+
+@pytest.mark.anyio
+async def test_payload_over_the_limit_is_rejected_before_anything_is_sent() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+    caught: list[PayloadTooLargeError] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            await ctx.invoke("target", "x" * PAYLOAD_LIMIT_BYTES, name="big")
+        except PayloadTooLargeError as exc:
+            caught.append(exc)
+        return "rejected"
+
+    output = await invoke_once(handler, backend, arn)
+    assert output == {"Status": "SUCCEEDED", "Result": '"rejected"'}
+    (error,) = caught
+    assert error.size == PAYLOAD_LIMIT_BYTES + 2
+    assert error.limit == PAYLOAD_LIMIT_BYTES
+    assert "big" in str(error)
+    assert invoke_updates(backend) == []
+    assert backend.pending_invokes(arn) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [
+        (("",), {}),
+        ((None,), {}),
+        (("target",), {"tenant_id": "a", "config": InvokeConfig(tenant_id="b")}),
+        (("target",), {"name": "\n"}),
+    ],
+)
+async def test_invalid_invocations_raise_validation_error(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+    caught: list[ValidationError] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            ctx.invoke(*args, **kwargs).close()
+        except ValidationError as exc:
+            caught.append(exc)
+        return "ok"
+
+    assert await invoke_once(handler, backend, arn) == {"Status": "SUCCEEDED", "Result": '"ok"'}
+    assert len(caught) == 1
+    assert invoke_updates(backend) == []

@@ -318,7 +318,7 @@ class DurableContext:
             (submitter, f"{name} " if name else "", config),
             ChildConfig(serdes=config.serdes),
         )
-        return surface_callback_failure(self._rt, operation_id(identity.id, 1), child)
+        return surface_callback_failure(self._rt, identity.id, child)
 
     def invoke(
         self,

@@ -307,10 +307,13 @@ async def test_submitter_failing_after_retries_raises_submitter_error() -> None:
     assert attempts == [1, 2, 3]
     assert len(seen) == 2
     assert seen[0] == seen[1]
-    kind, message, _ = seen[0]
+    kind, message, error_type = seen[0]
     assert kind is CallbackSubmitterError
     assert message is not None
     assert message.startswith("cannot enqueue ")
+    # The submitter's own exception type, read from its step's record on every run.
+    assert error_type is not None
+    assert error_type.endswith("QueueDown")
     # Delays of 4 s then 8 s between the attempts, then the one-second wait.
     assert runner.backend.now - began == timedelta(seconds=4 + 8 + 1)
     retries = [

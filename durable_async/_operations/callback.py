@@ -19,7 +19,7 @@ from durable_async._errors import (
     ChildContextError,
     StepError,
 )
-from durable_async._identity import OperationIdentity
+from durable_async._identity import OperationIdentity, operation_id
 from durable_async._operations._common import call_user, update
 from durable_async._operations.step import StepContext
 from durable_async._serdes import PassThroughSerDes, SerDes, SerDesContext, deserialize
@@ -142,21 +142,22 @@ async def wait_for_callback_body(
 
 
 async def surface_callback_failure(
-    rt: InvocationRuntime, callback_operation_id: str, child: Coroutine[Any, Any, Any]
+    rt: InvocationRuntime, context_operation_id: str, child: Coroutine[Any, Any, Any]
 ) -> Any:
     """Raise a failed ``wait_for_callback`` as the callback error it is, not as a child's.
 
-    The callback error is rebuilt from the callback operation itself: the child's recorded
-    failure names only the error's class, not the ``error_type`` the callback ended with
-    (``Callback.Timeout``, or what the external system reported), so first run and replay
-    raise the same error.
+    The error is rebuilt from the inner operation that failed (the callback, the child's
+    first operation, or the submitter step, its second): the child's recorded failure names
+    only the error's class, not the ``error_type`` the callback ended with
+    (``Callback.Timeout``, what the external system reported) or the submitter raised, so
+    first run and replay raise the same, complete error.
     """
     try:
         return await child
     except ChildContextError as failure:
         inner = failure.__cause__
         if isinstance(inner, CallbackError):
-            op = rt.log.get(callback_operation_id)
+            op = rt.log.get(operation_id(context_operation_id, 1))
             if (
                 op is not None
                 and op.status.is_terminal
@@ -165,10 +166,13 @@ async def surface_callback_failure(
                 raise callback_error(op) from None
             raise inner from None
         if isinstance(inner, StepError) or failure.error_type == "durable_async.StepError":
+            submitter = rt.log.get(operation_id(context_operation_id, 2))
+            details = submitter.step_details if submitter is not None else None
+            error = details.error if details is not None and details.error else None
             raise CallbackSubmitterError(
-                failure.message or "the callback submitter failed",
-                error_type=failure.error_type,
-                data=failure.data,
-                stack_trace=failure.stack_trace,
+                (error.message if error else None) or failure.message or "the submitter failed",
+                error_type=error.type if error else failure.error_type,
+                data=error.data if error else failure.data,
+                stack_trace=error.stack_trace if error else failure.stack_trace,
             ) from failure
         raise

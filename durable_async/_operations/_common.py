@@ -42,10 +42,14 @@ async def call_user(rt: InvocationRuntime, func: Callable[..., Any], *args: Any)
 
     Worker threads come from the SDK's limiter, so a wide ``gather`` of plain steps never
     uses more than its threads. A plain function that returns an awaitable is awaited.
+    Cancellation (the invocation winding down before Lambda's timeout) does not wait for
+    a thread that is still running: its result is abandoned, as the step re-runs anyway.
     """
     if is_async_callable(func):
         return await func(*args)
-    result = await anyio.to_thread.run_sync(functools.partial(func, *args), limiter=rt.limiter)
+    result = await anyio.to_thread.run_sync(
+        functools.partial(func, *args), limiter=rt.limiter, abandon_on_cancel=True
+    )
     if inspect.isawaitable(result):
         result = await result
     return result

@@ -1,0 +1,94 @@
+"""Winding down before Lambda's timeout: parked and running work ends PENDING, nothing lost."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+from support import actions, start
+
+from durable_async import DurableContext, StepContext, durable_execution
+from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
+
+#: Remaining time equal to the SDK's safety margin: the deadline is already due.
+AT_DEADLINE = FakeLambdaContext(remaining_ms=3000)
+
+
+@pytest.mark.anyio
+async def test_a_step_running_at_the_deadline_is_cancelled_and_its_start_kept() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def slow(step: StepContext) -> str:
+        started.set()
+        try:
+            await asyncio.Event().wait()  # never finishes on its own
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return "unreachable"
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        done = await ctx.step(slow)
+        return str(done)
+
+    event = LocalRunner(handler, backend).event(arn)
+    output = await handler.invoke_async(event, AT_DEADLINE, client=backend)
+    assert output == {"Status": "PENDING"}
+    assert started.is_set()
+    assert cancelled.is_set()
+    # The fire-and-forget START was sent before the invocation returned.
+    assert actions(backend) == [("STEP", "START", "slow")]
+
+
+@pytest.mark.anyio
+async def test_a_plain_step_blocked_in_its_thread_does_not_hold_the_invocation() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+    release = threading.Event()
+
+    def blocking(step: StepContext) -> str:
+        release.wait()
+        return "late"
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return str(await ctx.step(blocking))
+
+    event = LocalRunner(handler, backend).event(arn)
+    try:
+        output = await handler.invoke_async(event, AT_DEADLINE, client=backend)
+    finally:
+        release.set()
+    assert output == {"Status": "PENDING"}
+    assert actions(backend) == [("STEP", "START", "blocking")]
+
+
+@pytest.mark.anyio
+async def test_the_next_invocation_runs_the_interrupted_step_again() -> None:
+    backend = MemoryBackend()
+    runs: list[int] = []
+
+    async def flaky_latency(step: StepContext) -> int:
+        runs.append(step.attempt)
+        if len(runs) == 1:
+            await asyncio.Event().wait()
+        return len(runs)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return int(await ctx.step(flaky_latency))
+
+    arn = start(backend)
+    runner = LocalRunner(handler, backend)
+    first = await handler.invoke_async(runner.event(arn), AT_DEADLINE, client=backend)
+    assert first == {"Status": "PENDING"}
+    second = await handler.invoke_async(runner.event(arn), FakeLambdaContext(), client=backend)
+    assert second == {"Status": "SUCCEEDED", "Result": "2"}
+    # At least once per retry: the interrupted attempt is the same attempt, run again.
+    assert runs == [1, 1]

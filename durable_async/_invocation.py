@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ import anyio
 
 from durable_async._batcher import CheckpointBatcher
 from durable_async._client.base import DurableExecutionClient
+from durable_async._clock import epoch_millis
 from durable_async._context import DurableContext, _current
 from durable_async._errors import (
     BackendError,
@@ -282,7 +282,7 @@ def _decode_input(log: OperationLog) -> Any:
 
 def _execution_update(action: OperationAction, **fields: Any) -> OperationUpdate:
     return OperationUpdate(
-        id=f"execution-result-{int(time.time() * 1000)}",
+        id=f"execution-result-{epoch_millis()}",
         type=OperationType.EXECUTION,
         action=action,
         **fields,

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import random
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
+from durable_async._clock import utc_now
 from durable_async._operations.step import StepContext
 
 
 async def recorded_now(step: StepContext) -> datetime:
     """The current UTC time."""
-    return datetime.now(UTC)
+    return utc_now()
 
 
 async def recorded_uuid4(step: StepContext) -> uuid.UUID:

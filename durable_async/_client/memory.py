@@ -8,6 +8,7 @@ be told to withdraw a token or fail a call, so SDK logic is testable without I/O
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -281,6 +282,7 @@ class MemoryBackend(DurableExecutionClient):
                 code="InvalidParameterValueException",
                 status_code=400,
             )
+        _validate(params)
         if self._faults:
             faulted = self._faults.pop(0)(params)
             if faulted is not None:
@@ -434,3 +436,37 @@ def _timer(op: Operation) -> datetime | None:
     if op.type is OperationType.STEP and op.status is OperationStatus.PENDING:
         return op.step_details.next_attempt_timestamp if op.step_details else None
     return None
+
+
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_NAME = re.compile(r"[\x20-\x7e]{1,256}")
+_SUB_TYPE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+_PAYLOAD_LIMIT = 256 * 1024
+
+
+def _validate(params: CheckpointRequest) -> None:
+    """Reject a request the service would reject, before recording anything."""
+    for update in params.updates:
+        problems = []
+        if _ID.fullmatch(update.id) is None:
+            problems.append(f"Id {update.id!r}")
+        if update.parent_id is not None and _ID.fullmatch(update.parent_id) is None:
+            problems.append(f"ParentId {update.parent_id!r}")
+        if update.name is not None and _NAME.fullmatch(update.name) is None:
+            problems.append(f"Name {update.name!r}")
+        if update.sub_type is not None and _SUB_TYPE.fullmatch(update.sub_type) is None:
+            problems.append(f"SubType {update.sub_type!r}")
+        if (
+            update.type is not OperationType.EXECUTION
+            and update.payload is not None
+            and len(update.payload.encode("utf-8")) > _PAYLOAD_LIMIT
+        ):
+            problems.append("Payload larger than 256 KiB")
+        if problems:
+            raise CheckpointError(
+                f"CheckpointDurableExecution failed: InvalidParameterValueException: "
+                f"invalid {', '.join(problems)}",
+                retryable=False,
+                code="InvalidParameterValueException",
+                status_code=400,
+            )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import attrs
 import pytest
@@ -30,7 +31,7 @@ LOG = logging.getLogger(__name__)
     ],
 )
 async def test_invalid_updates_are_rejected_and_nothing_is_recorded(
-    fields: dict[str, str], problem: str
+    fields: dict[str, Any], problem: str
 ) -> None:
     backend = MemoryBackend()
     arn = start(backend)

@@ -220,6 +220,7 @@ class CheckpointBatcher:
         for item in batch:
             if item.future is not None and not item.future.done():
                 item.future.set_result(None)
+        self._monitor.state_refreshed()
         self._monitor.touch()
 
     def _revoke(self, batch: list[_Queued]) -> None:

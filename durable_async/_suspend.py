@@ -1,7 +1,10 @@
 """Suspension: ending an invocation once every live branch waits on the service.
 
 An operation that cannot finish in this invocation (a durable wait, a retry scheduled for
-later) *parks*. Parking does not end the invocation at once: sibling branches of a
+later, a callback nobody has answered yet) *parks*. A park may name the state it waits
+for: when a checkpoint response shows that state (a sibling's checkpoint came back with
+the callback answered or the timer fired), the park ends and the branch carries on in this
+invocation instead of the next. Parking does not end the invocation at once: sibling branches of a
 ``gather`` or ``TaskGroup`` keep running, so their steps finish and are checkpointed in this
 invocation instead of being redone in the next. When no step body is running, no
 checkpoint is awaited and the event loop has run out of SDK activity for a few turns,
@@ -12,7 +15,7 @@ every parked operation raises ``Suspended`` into user code and the invocation en
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
@@ -32,7 +35,7 @@ class SuspensionMonitor:
     __slots__ = ("_activity", "_busy", "_changed", "_parked", "_released")
 
     def __init__(self) -> None:
-        self._parked: set[asyncio.Future[None]] = set()
+        self._parked: dict[asyncio.Future[None], Callable[[], bool] | None] = {}
         self._busy = 0
         self._activity = 0
         self._changed = asyncio.Event()
@@ -66,16 +69,30 @@ class SuspensionMonitor:
 
     async def park(self) -> NoReturn:
         """Wait until the invocation suspends, then raise ``Suspended``."""
+        await self._wait(None)
+        raise Suspended  # pragma: no cover - only ``park_until`` parks can end normally
+
+    async def park_until(self, ready: Callable[[], bool]) -> None:
+        """Return once ``ready()`` holds after a state refresh; or raise ``Suspended``."""
+        if not ready():
+            await self._wait(ready)
+
+    async def _wait(self, ready: Callable[[], bool] | None) -> None:
         if self._released:
             raise Suspended
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._parked.add(future)
+        self._parked[future] = ready
         self.touch()
         try:
             await future
         finally:
-            self._parked.discard(future)
-        raise Suspended  # pragma: no cover - the future only ever fails
+            del self._parked[future]
+
+    def state_refreshed(self) -> None:
+        """Wake the parks whose awaited state has arrived (after a checkpoint response)."""
+        for future, ready in self._parked.items():
+            if ready is not None and not future.done() and ready():
+                future.set_result(None)
 
     async def wait_quiescent(self) -> None:
         """Return once something is parked and nothing else has moved for a while."""

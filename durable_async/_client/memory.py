@@ -58,6 +58,9 @@ class MemoryExecution:
     callback_timers: dict[str, tuple[datetime | None, datetime | None]] = attrs.Factory(dict)
     #: Heartbeat timeout in seconds of each callback with one.
     heartbeat_seconds: dict[str, int] = attrs.Factory(dict)
+    #: Operations changed from outside (timers, callbacks, invokes) since the last
+    #: checkpoint response; the next response carries them, as the service's does.
+    changed_outside: set[str] = attrs.Factory(set)
 
 
 @attrs.frozen
@@ -142,6 +145,7 @@ class MemoryBackend(DurableExecutionClient):
                     )
                 else:
                     execution.operations[op_id] = attrs.evolve(op, status=OperationStatus.READY)
+                execution.changed_outside.add(op_id)
             for op_id, (deadline, heartbeat) in list(execution.callback_timers.items()):
                 if execution.operations[op_id].status is not OperationStatus.STARTED:
                     continue
@@ -218,6 +222,7 @@ class MemoryBackend(DurableExecutionClient):
             end_timestamp=self.now,
             callback_details=CallbackDetails(callback_id, result, error),
         )
+        execution.changed_outside.add(op_id)
 
     def pending_invokes(self, arn: str) -> list[PendingInvoke]:
         """Chained invocations of ``arn`` that were started and have not ended."""
@@ -259,6 +264,7 @@ class MemoryBackend(DurableExecutionClient):
             end_timestamp=self.now,
             chained_invoke_details=ChainedInvokeDetails(result, error),
         )
+        execution.changed_outside.add(operation_id)
 
     # -- the contract -----------------------------------------------------------------
 
@@ -332,7 +338,10 @@ class MemoryBackend(DurableExecutionClient):
 
     def _apply(self, params: CheckpointRequest) -> list[Operation]:
         execution = self.executions[params.durable_execution_arn]
-        changed: dict[str, Operation] = {}
+        changed: dict[str, Operation] = {
+            op_id: execution.operations[op_id] for op_id in execution.changed_outside
+        }
+        execution.changed_outside.clear()
         for update in params.updates:
             execution.updates.append(update)
             if update.type is OperationType.EXECUTION:

@@ -55,6 +55,10 @@ class Callback(Generic[T]):
     def __repr__(self) -> str:
         return f"Callback(callback_id={self.callback_id!r})"
 
+    def _answered(self) -> bool:
+        op = self._rt.log.get(self.operation_id)
+        return op is not None and op.status.is_terminal
+
     async def result(self) -> T:
         """The callback's result; suspends the invocation until it has arrived.
 
@@ -63,13 +67,11 @@ class Callback(Generic[T]):
         or ``Callback.Heartbeat``).
         """
         rt = self._rt
+        await rt.monitor.park_until(self._answered)
         op = rt.log.get(self.operation_id)
-        status = op.status if op is not None else None
-        if status is None or not status.is_terminal:
-            await rt.monitor.park()
-        assert op is not None
+        assert op is not None  # park_until returned: the operation has ended
         details = op.callback_details
-        if status is OperationStatus.SUCCEEDED:
+        if op.status is OperationStatus.SUCCEEDED:
             payload = details.result if details else None
             if payload is None:
                 return None  # type: ignore[return-value]

@@ -49,8 +49,9 @@ async def run_invoke(
             )
         )
         recorded = rt.log.get(identity.id)
-    if recorded is None or not recorded.status.is_terminal:
-        await rt.monitor.park()
+    await rt.monitor.park_until(lambda: _ended(rt, identity.id))
+    recorded = rt.log.get(identity.id)
+    assert recorded is not None
     details = recorded.chained_invoke_details
     if recorded.status is OperationStatus.SUCCEEDED:
         result = details.result if details else None
@@ -65,3 +66,8 @@ async def run_invoke(
             error_type=failure.error_type,
         )
     raise failure
+
+
+def _ended(rt: InvocationRuntime, operation_id: str) -> bool:
+    op = rt.log.get(operation_id)
+    return op is not None and op.status.is_terminal

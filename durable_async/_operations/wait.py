@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from durable_async._identity import OperationIdentity
 from durable_async._operations._common import update
-from durable_async._wire.enums import OperationAction, OperationStatus
+from durable_async._wire.enums import OperationAction
 from durable_async._wire.models import Operation, WaitOptions
 
 if TYPE_CHECKING:
@@ -21,16 +21,17 @@ async def run_wait(
 ) -> None:
     """Replay a finished wait, or start one and park until the service fires it."""
     rt.track_current_task()
-    if recorded is not None:
-        if recorded.status.is_terminal:
-            return
-        if recorded.status is OperationStatus.STARTED:
-            await rt.monitor.park()
-    rt.batcher.enqueue(
-        update(
-            identity,
-            OperationAction.START,
-            wait_options=WaitOptions(wait_seconds=seconds),
+    if recorded is None:
+        rt.batcher.enqueue(
+            update(
+                identity,
+                OperationAction.START,
+                wait_options=WaitOptions(wait_seconds=seconds),
+            )
         )
-    )
-    await rt.monitor.park()
+    await rt.monitor.park_until(lambda: _elapsed(rt, identity.id))
+
+
+def _elapsed(rt: InvocationRuntime, operation_id: str) -> bool:
+    op = rt.log.get(operation_id)
+    return op is not None and op.status.is_terminal

@@ -20,6 +20,7 @@ import anyio
 from durable_async._client.base import DurableExecutionClient
 from durable_async._context import DurableContext
 from durable_async._invocation import Invocation
+from durable_async._operations._common import is_async_callable
 
 R = TypeVar("R")
 
@@ -82,6 +83,12 @@ class DurableHandler(Generic[R]):
         logger: logging.Logger | None = None,
         max_threads: int = DEFAULT_MAX_THREADS,
     ) -> None:
+        if not is_async_callable(func):
+            msg = (
+                f"durable_execution wraps an `async def handler(event, ctx)`; "
+                f"{getattr(func, '__qualname__', func)!r} is not a coroutine function"
+            )
+            raise TypeError(msg)
         functools.update_wrapper(self, func)
         self.func = func
         self._client = client

@@ -341,3 +341,11 @@ async def test_cancelling_the_invocation_cancels_its_tasks() -> None:
         await invocation
     leftovers = {t for t in asyncio.all_tasks() - before if not t.done()}
     assert leftovers == set()
+
+
+def test_a_plain_function_is_refused_at_decoration() -> None:
+    def sync_handler(event: Any, ctx: DurableContext) -> str:
+        return "blocking"
+
+    with pytest.raises(TypeError, match="async def"):
+        durable_execution(sync_handler)  # type: ignore[arg-type]

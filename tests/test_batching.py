@@ -171,3 +171,23 @@ async def test_gathered_steps_beside_a_wait_are_checkpointed_before_pending() ->
     succeeded = [u for u in sent_updates(backend) if u.action is OperationAction.SUCCEED]
     assert len(succeeded) == 3
     assert ("WAIT", "START", None) in actions(backend)
+
+
+@pytest.mark.anyio
+async def test_a_checkpoint_response_with_a_next_marker_is_paged_in() -> None:
+    backend = MemoryBackend(page_size=2)
+
+    async def double(step: StepContext, i: int) -> int:
+        return 2 * i
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> list[int]:
+        return list(await asyncio.gather(*(ctx.step(double, i) for i in range(5))))
+
+    result = await LocalRunner(handler, backend).run()
+    assert result.status == "SUCCEEDED"
+    assert result.result == [0, 2, 4, 6, 8]
+    # Responses carried more changed operations than a page: the rest was read with the
+    # token the response returned, page after page.
+    assert backend.state_calls
+    assert all(call.checkpoint_token for call in backend.state_calls)

@@ -295,16 +295,17 @@ class MemoryBackend(DurableExecutionClient):
                 execution.token = self._new_token()
                 return faulted
         changed = self._apply(params)
+        execution.token = self._new_token()
         if execution.result_update is not None:
-            execution.token = self._new_token()
             return CheckpointResponse(
                 checkpoint_token=None, new_execution_state=ExecutionStatePage(tuple(changed))
             )
-        execution.token = self._new_token()
-        return CheckpointResponse(
-            checkpoint_token=execution.token,
-            new_execution_state=ExecutionStatePage(tuple(changed)),
-        )
+        state = ExecutionStatePage(tuple(changed))
+        if len(changed) > self.page_size:
+            # Too many to answer inline: the first page, and a marker from which
+            # GetDurableExecutionState serves the whole (current) state.
+            state = ExecutionStatePage(tuple(changed[: self.page_size]), next_marker="0")
+        return CheckpointResponse(checkpoint_token=execution.token, new_execution_state=state)
 
     async def get_execution_state(
         self, params: GetExecutionStateRequest, logger: logging.Logger

@@ -1,6 +1,7 @@
 """SDK overhead on the in-memory backend (no I/O): ``python benchmarks/bench_sdk.py``.
 
-(a) time per sequential step and per gathered step, with checkpoint calls;
+(a) time per sequential step and per gathered step, with checkpoint calls (on
+    ``MemoryBackend``, and on a zero-cost backend that only hands back a token: pure SDK time);
 (b) fixed cost per invocation (one-step handler, minus one sequential step);
 (c) replay cost per recorded operation;
 (d) worker threads used by a 200-way gather of plain (sync) steps.
@@ -15,15 +16,27 @@ import argparse
 import asyncio
 import gc
 import json
+import logging
 import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from durable_async import DurableContext, StepContext, durable_execution
+from durable_async import (
+    DurableContext,
+    DurableExecutionClient,
+    StepContext,
+    durable_execution,
+)
 from durable_async._entry import DEFAULT_MAX_THREADS
 from durable_async._replay import OperationLog
+from durable_async._wire.models import (
+    CheckpointRequest,
+    CheckpointResponse,
+    ExecutionStatePage,
+    GetExecutionStateRequest,
+)
 from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
 
 US = 1e6
@@ -77,6 +90,45 @@ def _blocking(sc: StepContext, i: int) -> int:
 async def sync_fanout(event: dict[str, Any], ctx: DurableContext) -> int:
     results = await asyncio.gather(*(ctx.step(_blocking, i) for i in range(event["n"])))
     return len(results)
+
+
+class ZeroCostBackend(DurableExecutionClient):
+    """Answers every checkpoint at once with a token and no state: measures the SDK alone."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def checkpoint(
+        self, params: CheckpointRequest, logger: logging.Logger
+    ) -> CheckpointResponse:
+        self.calls += 1
+        return _ZERO_RESPONSE
+
+    async def get_execution_state(
+        self, params: GetExecutionStateRequest, logger: logging.Logger
+    ) -> ExecutionStatePage:
+        return ExecutionStatePage()
+
+
+_ZERO_RESPONSE = CheckpointResponse(checkpoint_token="token")
+
+
+async def bench_zero_cost(n: int, repeat: int) -> tuple[float, int]:
+    """Best time of one invocation of ``n`` sequential steps against ``ZeroCostBackend``."""
+    best = float("inf")
+    calls = 0
+    for _ in range(repeat):
+        memory = MemoryBackend()
+        event = lambda_event(
+            LocalRunner(sequential, memory), memory.start_execution(json.dumps({"n": n}))
+        )
+        backend = ZeroCostBackend()
+        elapsed, out = await _timed(
+            lambda: sequential.invoke_async(event, FakeLambdaContext(), client=backend)  # noqa: B023
+        )
+        assert out["Status"] == "SUCCEEDED", out
+        best, calls = min(best, elapsed), backend.calls
+    return best, calls
 
 
 def lambda_event(runner: LocalRunner, arn: str) -> dict[str, Any]:
@@ -179,11 +231,19 @@ async def bench_threads(n: int) -> tuple[int, int, float]:
 async def main(args: argparse.Namespace) -> None:
     # Warm up imports, caches and the converter.
     await bench_steps(sequential, 50, 1)
+    await bench_zero_cost(50, 1)
     await bench_steps(gathered, 50, 1)
     await bench_invocations(50, 1)
     await bench_replay(50, 1)
 
     rows: list[tuple[str, str, str, str]] = []
+    zero_time, zero_calls = await bench_zero_cost(args.steps, args.repeat)
+    rows.append(
+        (f"(a) sequential step, zero-cost backend, N={args.steps}",
+         f"{zero_time / args.steps * US:8.1f} µs/step",
+         f"{zero_calls} checkpoint calls (target <= 100 µs/step)",
+         f"{zero_calls / args.steps:.2f} calls/step")
+    )  # fmt: skip
     seq_time, seq_calls, _ = await bench_steps(sequential, args.steps, args.repeat)
     per_seq = seq_time / args.steps
     rows.append(

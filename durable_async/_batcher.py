@@ -92,6 +92,7 @@ class CheckpointBatcher:
         self._queue: deque[_Queued] = deque()
         self._wake = asyncio.Event()
         self._closing = False
+        self._running = True
         #: The error that stopped checkpointing for good, if any.
         self.failure: BackendError | None = None
         #: The service withdrew the token: the invocation must end ``PENDING``.
@@ -116,6 +117,9 @@ class CheckpointBatcher:
             raise self.failure
         if self.revoked:
             raise Suspended
+        if not self._running:
+            msg = "checkpointing has ended for this invocation"
+            raise CheckpointError(msg, retryable=True)
 
     def enqueue(self, update: OperationUpdate) -> None:
         """Queue a fire-and-forget update."""
@@ -134,6 +138,17 @@ class CheckpointBatcher:
 
     async def run(self) -> None:
         """The flush task: send queued updates until closed or stopped."""
+        try:
+            await self._flush_until_done()
+        except Exception as exc:  # a bug here must not leave waiters hanging
+            failure = CheckpointError(f"the checkpoint flush task failed: {exc!r}", retryable=True)
+            failure.__cause__ = exc
+            self._fail([], failure)
+        finally:
+            self._running = False
+            self._settle_leftovers()
+
+    async def _flush_until_done(self) -> None:
         queue = self._queue
         while True:
             if not queue:
@@ -157,7 +172,6 @@ class CheckpointBatcher:
         except asyncio.CancelledError:
             flusher.cancel()
             raise
-        self._settle_leftovers()
 
     async def _let_siblings_join(self) -> None:
         queue = self._queue

@@ -28,6 +28,7 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
+from durable_async._operations._common import running_body
 from durable_async._operations.callback import (
     Callback,
     create_callback,
@@ -133,6 +134,13 @@ class DurableContext:
     def _issue(
         self, type_: OperationType, sub_type: str, name: str | None
     ) -> tuple[OperationIdentity, Operation | None]:
+        body = running_body.get()
+        if body is not None:
+            msg = (
+                f"durable operations cannot run inside a step body or condition check "
+                f"({body!r} is running); group operations with run_in_child_context instead"
+            )
+            raise ValidationError(msg)
         self._position += 1
         op_id = self._next_id or operation_id(self._prefix, self._position)
         self._next_id = None

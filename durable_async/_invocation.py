@@ -180,6 +180,7 @@ class Invocation:
         """Wait for the handler, suspending it once all is parked or time runs out."""
         quiet = asyncio.create_task(rt.monitor.wait_quiescent(), name="durable_async quiescence")
         timeout = None if seconds_left is None else max(0.0, seconds_left - DEADLINE_MARGIN_SECONDS)
+        started = asyncio.get_running_loop().time()
         try:
             await asyncio.wait(
                 (handler_task, quiet), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
@@ -193,7 +194,11 @@ class Invocation:
                         extra={"executionArn": rt.arn},
                     )
                     await _cancel_all(rt, [])
-                await asyncio.wait((handler_task,))
+                # Parked operations now raise the suspension signal; code that swallows it
+                # gets until the deadline to finish, then is cancelled.
+                await asyncio.wait((handler_task,), timeout=_remaining(timeout, started))
+                if not handler_task.done():
+                    await _cancel_all(rt, [])
         except BaseException:
             handler_task.cancel()
             raise
@@ -254,6 +259,13 @@ class Invocation:
                 return _output(InvocationStatus.PENDING)
             return _output(InvocationStatus.FAILED)
         return output
+
+
+def _remaining(budget: float | None, started: float) -> float | None:
+    """What is left of ``budget`` seconds counted from loop time ``started``."""
+    if budget is None:
+        return None
+    return max(0.0, budget - (asyncio.get_running_loop().time() - started))
 
 
 def _seconds_left(lambda_context: Any) -> float | None:

@@ -147,3 +147,43 @@ async def test_empty_name_records_no_name_instead_of_the_function_name() -> None
     await invoke_once(handler, backend, arn)
     names = [u.name for call in backend.checkpoint_calls for u in call.updates]
     assert names == ["named_function", "named_function", None, None]
+
+
+@pytest.mark.anyio
+async def test_operations_inside_a_step_body_are_refused() -> None:
+    """A step's result is all replay knows of it, so operations cannot nest inside one."""
+    backend = MemoryBackend()
+    arn = start(backend)
+    refused: list[str] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        async def async_body(step: Any) -> str:
+            try:
+                await ctx.step(lambda _: 1)
+            except ValidationError as error:
+                refused.append(str(error))
+            return "async ok"
+
+        def sync_body(step: Any) -> str:
+            try:
+                ctx.wait(seconds=5).close()
+            except ValidationError as error:
+                refused.append(str(error))
+            return "sync ok"
+
+        first = await ctx.step(async_body)
+        second = await ctx.step(sync_body)
+        return f"{first}, {second}"
+
+    output = await invoke_once(handler, backend, arn)
+    assert output == {"Status": "SUCCEEDED", "Result": '"async ok, sync ok"'}
+    assert len(refused) == 2
+    assert all("run_in_child_context" in message for message in refused)
+    assert "'async_body'" in refused[0]
+    assert "'sync_body'" in refused[1]
+    # Only the two steps were recorded.
+    assert [u.name for u in sent_updates(backend) if u.action.value == "SUCCEED"] == [
+        "async_body",
+        "sync_body",
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
@@ -15,6 +16,11 @@ from durable_async._wire.models import OperationUpdate
 
 if TYPE_CHECKING:
     from durable_async._runtime import InvocationRuntime
+
+
+#: Set while user code of an operation (a step body, a condition check) runs: durable
+#: operations cannot nest inside it, since its result is all that replay knows of it.
+running_body: ContextVar[str | None] = ContextVar("durable_async_running_body", default=None)
 
 
 def update(identity: OperationIdentity, action: OperationAction, **fields: Any) -> OperationUpdate:
@@ -45,11 +51,15 @@ async def call_user(rt: InvocationRuntime, func: Callable[..., Any], *args: Any)
     Cancellation (the invocation winding down before Lambda's timeout) does not wait for
     a thread that is still running: its result is abandoned, as the step re-runs anyway.
     """
-    if is_async_callable(func):
-        return await func(*args)
-    result = await anyio.to_thread.run_sync(
-        functools.partial(func, *args), limiter=rt.limiter, abandon_on_cancel=True
-    )
-    if inspect.isawaitable(result):
-        result = await result
-    return result
+    reset = running_body.set(getattr(func, "__name__", None) or repr(func))
+    try:
+        if is_async_callable(func):
+            return await func(*args)
+        result = await anyio.to_thread.run_sync(
+            functools.partial(func, *args), limiter=rt.limiter, abandon_on_cancel=True
+        )
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+    finally:
+        running_body.reset(reset)

@@ -204,6 +204,7 @@ class Invocation:
             raise
         finally:
             quiet.cancel()
+            await asyncio.wait((quiet,))
 
     async def _finish(
         self,

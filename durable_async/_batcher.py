@@ -38,11 +38,10 @@ _UPDATE_OVERHEAD = 400
 
 
 def _field_size(text: str | None) -> int:
+    """Bytes ``text`` takes in the request body: JSON-escaped, non-ASCII as 6-byte escapes."""
     if not text:
         return 0
-    if len(text) <= 512:
-        return 2 * len(text) + 2
-    return len(json.dumps(text))  # escaped length, as it travels
+    return len(json.dumps(text))
 
 
 def update_size(update: OperationUpdate) -> int:

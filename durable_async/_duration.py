@@ -33,7 +33,8 @@ class Duration:
     ) -> Duration:
         """Build from any mix of units."""
         total = days * 86400 + hours * 3600 + minutes * 60 + seconds
-        return cls(math.ceil(total))
+        # Round away float noise first: 8.3 minutes is 498 s, not 498.00000000000006 -> 499.
+        return cls(math.ceil(round(total, 6)))
 
     @classmethod
     def from_seconds(cls, value: float) -> Duration:

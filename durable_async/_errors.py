@@ -224,13 +224,19 @@ class ExecutionStateError(BackendError):
 
 def rebuild_failure(
     kind: type[OperationErrorT], error: ErrorObject | None, original: BaseException | None = None
-) -> OperationErrorT:
+) -> OperationErrorT | SerDesError:
     """The ``kind`` error for a recorded failure, identical on the first run and on replay.
 
     Its ``__cause__`` is the inner error rebuilt from the record (so ``cause.error_type``
     and ``cause.message`` read the same on every run); on the first run the original
-    exception, traceback and all, hangs off that cause as its ``__context__``.
+    exception, traceback and all, hangs off that cause as its ``__context__``. A recorded
+    serialization failure is raised as ``SerDesError`` whatever the operation, as AWS's
+    SDK does.
     """
+    if error is not None and error.type in _SERDES_TYPES:
+        serdes_failure = SerDesError(error.message or "serialization failed")
+        serdes_failure.__cause__ = original
+        return serdes_failure
     failure = kind.from_error_object(error)
     cause = DurableOperationError.from_error_object(error)
     cause.__context__ = original
@@ -257,6 +263,8 @@ def error_object(error: BaseException) -> ErrorObject:
         )
     return ErrorObject(message=str(error), type=qualified_type(error))
 
+
+_SERDES_TYPES = frozenset({"durable_async.SerDesError", "durable_async.PayloadTooLargeError"})
 
 _SPECIFIC: dict[str, type[DurableOperationError]] = {
     f"durable_async.{cls.__qualname__}": cls

@@ -43,8 +43,10 @@ from durable_async._wire.models import (
 #: Lambda's response limit, less room for the envelope (as AWS's SDK reserves).
 RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 50
 #: Seconds before Lambda's timeout at which a still-running invocation is wound down, so
-#: queued checkpoints are sent and the invocation ends PENDING instead of being killed.
-DEADLINE_MARGIN_SECONDS = 3.0
+#: queued checkpoints are sent and the invocation ends PENDING instead of being killed: a
+#: tenth of the time the invocation had, between these bounds (short function timeouts
+#: keep most of their time; long ones keep three seconds to flush).
+DEADLINE_MARGIN_SECONDS = (0.25, 3.0)
 
 Handler = Callable[[Any, DurableContext], Awaitable[Any]]
 
@@ -179,7 +181,7 @@ class Invocation:
     ) -> None:
         """Wait for the handler, suspending it once all is parked or time runs out."""
         quiet = asyncio.create_task(rt.monitor.wait_quiescent(), name="durable_async quiescence")
-        timeout = None if seconds_left is None else max(0.0, seconds_left - DEADLINE_MARGIN_SECONDS)
+        timeout = None if seconds_left is None else _budget(seconds_left)
         started = asyncio.get_running_loop().time()
         try:
             await asyncio.wait(
@@ -260,6 +262,12 @@ class Invocation:
                 return _output(InvocationStatus.PENDING)
             return _output(InvocationStatus.FAILED)
         return output
+
+
+def _budget(seconds_left: float) -> float:
+    """Seconds the handler may run before the invocation winds down."""
+    low, high = DEADLINE_MARGIN_SECONDS
+    return max(0.0, seconds_left - min(high, max(low, seconds_left / 10)))
 
 
 def _remaining(budget: float | None, started: float) -> float | None:

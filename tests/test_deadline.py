@@ -10,10 +10,11 @@ import pytest
 from support import actions, start
 
 from durable_async import DurableContext, StepContext, durable_execution
+from durable_async._invocation import _budget
 from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
 
-#: Remaining time equal to the SDK's safety margin: the deadline is already due.
-AT_DEADLINE = FakeLambdaContext(remaining_ms=3000)
+#: Remaining time within the SDK's safety margin: the deadline is already due.
+AT_DEADLINE = FakeLambdaContext(remaining_ms=100)
 
 
 @pytest.mark.anyio
@@ -92,3 +93,11 @@ async def test_the_next_invocation_runs_the_interrupted_step_again() -> None:
     assert second == {"Status": "SUCCEEDED", "Result": "2"}
     # At least once per retry: the interrupted attempt is the same attempt, run again.
     assert runs == [1, 1]
+
+
+def test_the_safety_margin_scales_with_the_time_left() -> None:
+    assert _budget(900.0) == 897.0  # long timeouts keep three seconds to flush
+    assert _budget(10.0) == 9.0  # a tenth of the time left
+    assert _budget(2.9) == pytest.approx(2.61)  # Lambda's default 3 s timeout still runs
+    assert _budget(1.0) == 0.75  # never less than a quarter second of margin
+    assert _budget(0.1) == 0.0

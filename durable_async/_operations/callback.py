@@ -76,7 +76,8 @@ class Callback(Generic[T]):
             if payload is None:
                 return None  # type: ignore[return-value]
             context = SerDesContext(self.operation_id, rt.arn)
-            return await deserialize(self._serdes or _RAW, payload, context)  # type: ignore[no-any-return]
+            with rt.monitor.busy():
+                return await deserialize(self._serdes or _RAW, payload, context)  # type: ignore[no-any-return]
         raise callback_error(op)
 
 

@@ -15,6 +15,7 @@ from durable_async._errors import (
     BackendError,
     ChildContextError,
     NonDeterministicExecutionError,
+    SerDesError,
     error_object,
     rebuild_failure,
 )
@@ -55,7 +56,8 @@ async def run_child(
                 payload = details.result if details else None
                 if payload is None:
                     return None
-                return await deserialize(config.serdes, payload, serdes_context)
+                with rt.monitor.busy():
+                    return await deserialize(config.serdes, payload, serdes_context)
         elif status is OperationStatus.FAILED:
             raise rebuild_failure(ChildContextError, details.error if details else None)
         elif status is not OperationStatus.STARTED:
@@ -76,23 +78,35 @@ async def run_child(
             await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))
         raise rebuild_failure(ChildContextError, recorded_error, error)  # noqa: B904
 
-    payload = await serialize(config.serdes, result, serdes_context)
-    value = None if payload is None else await deserialize(config.serdes, payload, serdes_context)
-    if replay_children:
-        return value
-    stored = payload
-    too_large = payload is not None and (
-        len(payload) * 4 > PAYLOAD_LIMIT_BYTES
-        and len(payload.encode("utf-8")) > PAYLOAD_LIMIT_BYTES
-    )
-    if too_large:
-        stored = config.summary_generator(result) if config.summary_generator else ""
-    await rt.batcher.commit(
-        update(
-            identity,
-            OperationAction.SUCCEED,
-            payload=stored,
-            context_options=ContextOptions(replay_children=too_large),
+    # Busy until the result is recorded: a slow serdes is work, not a quiet moment.
+    with rt.monitor.busy():
+        try:
+            payload = await serialize(config.serdes, result, serdes_context)
+            value = (
+                None
+                if payload is None
+                else await deserialize(config.serdes, payload, serdes_context)
+            )
+        except SerDesError as error:
+            if not replay_children:
+                failed = update(identity, OperationAction.FAIL, error=error_object(error))
+                await rt.batcher.commit(failed)
+            raise
+        if replay_children:
+            return value
+        stored = payload
+        too_large = payload is not None and (
+            len(payload) * 4 > PAYLOAD_LIMIT_BYTES
+            and len(payload.encode("utf-8")) > PAYLOAD_LIMIT_BYTES
         )
-    )
+        if too_large:
+            stored = config.summary_generator(result) if config.summary_generator else ""
+        await rt.batcher.commit(
+            update(
+                identity,
+                OperationAction.SUCCEED,
+                payload=stored,
+                context_options=ContextOptions(replay_children=too_large),
+            )
+        )
     return value

@@ -38,7 +38,8 @@ async def run_invoke(
     rt.track_current_task()
     context = SerDesContext(identity.id, rt.arn)
     if recorded is None:
-        data = await serialize(config.serdes_payload or JSON, payload, context)
+        with rt.monitor.busy():
+            data = await serialize(config.serdes_payload or JSON, payload, context)
         check_payload_size(f"the payload of invoke {identity.name or function_name}", data)
         await rt.batcher.commit(
             update(
@@ -57,7 +58,8 @@ async def run_invoke(
         result = details.result if details else None
         if result is None:
             return None
-        return await deserialize(config.serdes_result or JSON, result, context)
+        with rt.monitor.busy():
+            return await deserialize(config.serdes_result or JSON, result, context)
     error = details.error if details else None
     failure = InvokeError.from_error_object(error)
     if failure.message is None:

@@ -44,11 +44,6 @@ if TYPE_CHECKING:
 
 _DEFAULT_RETRY = RetryPresets.default()
 _PLAIN = (str, int, bool, type(None))
-#: Recorded error types that surface as themselves rather than as ``StepError``.
-_SELF_RAISING: dict[str, type[Exception]] = {
-    qualified_type(SerDesError("")): SerDesError,
-    "durable_async.PayloadTooLargeError": SerDesError,
-}
 
 
 @attrs.frozen
@@ -63,9 +58,6 @@ class StepContext:
 
 def recorded_failure(error: ErrorObject | None) -> Exception:
     """The exception a failed step raises, identical on first run and on replay."""
-    kind = _SELF_RAISING.get((error.type if error else None) or "")
-    if kind is not None and error is not None:
-        return kind(error.message or "")
     return rebuild_failure(StepError, error)
 
 
@@ -92,7 +84,8 @@ async def run_step(
                 return None
             if config.serdes is None:
                 return deserialize_default(payload, identity.id)
-            return await deserialize(config.serdes, payload, SerDesContext(identity.id, rt.arn))
+            with rt.monitor.busy():  # a custom serdes may await I/O: not a quiet moment
+                return await deserialize(config.serdes, payload, SerDesContext(identity.id, rt.arn))
         if status is OperationStatus.FAILED:
             raise recorded_failure(details.error if details else None)
         if status is OperationStatus.PENDING:
@@ -111,7 +104,6 @@ async def run_step(
                 error_type=f"Step.{status}",
             )
 
-    serdes_context = SerDesContext(identity.id, rt.arn)
     attempt = attempts_made + 1
     if needs_start:
         start = update(identity, OperationAction.START)
@@ -126,14 +118,26 @@ async def run_step(
     scope = LogScope(fields)
     step_context = StepContext(attempt, DurableLogger(rt.logger, scope), identity.id, identity.name)
     reset = current_log_scope.set(scope)
-    try:
-        with rt.monitor.busy():
+    failure: Exception | None = None
+    # Busy from the body until the outcome is recorded: suspending in between (a sibling
+    # parked, a slow serdes) would cancel a finished step before its result is saved.
+    with rt.monitor.busy():
+        try:
             result = await call_user(rt, func, step_context, *args)
-    except Exception as error:
-        current_log_scope.reset(reset)
-        return await _after_failure(rt, identity, config, error, attempt)
-    current_log_scope.reset(reset)
+        except Exception as error:
+            failure = error
+        finally:
+            current_log_scope.reset(reset)
+        if failure is None:
+            return await _record_success(rt, identity, config, result)
+    return await _after_failure(rt, identity, config, failure, attempt)
 
+
+async def _record_success(
+    rt: InvocationRuntime, identity: OperationIdentity, config: StepConfig, result: Any
+) -> Any:
+    """Checkpoint a step's result and return what replay will return."""
+    serdes_context = SerDesContext(identity.id, rt.arn)
     try:
         payload = await serialize(config.serdes, result, serdes_context)
         check_payload_size(f"the result of step {identity.name or identity.id}", payload)

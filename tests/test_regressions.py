@@ -1,0 +1,187 @@
+"""Regression tests for bugs found in review (each failed before its fix).
+
+Only the in-memory backend is used; nothing sleeps on a timer (``asyncio.sleep(0)`` loops
+stand in for a serdes or an await that takes a few loop turns, as real I/O does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import Counter
+from typing import Any
+
+import pytest
+from support import sent_updates
+
+from durable_async import (
+    DurableContext,
+    Duration,
+    RetryPresets,
+    SerDesContext,
+    SerDesError,
+    StepConfig,
+    StepContext,
+    StepError,
+    StepSemantics,
+    durable_execution,
+)
+from durable_async._batcher import MAX_BATCH_BYTES
+from durable_async._wire.converter import to_wire
+from durable_async._wire.enums import OperationAction, OperationType
+from durable_async.testing import LocalRunner
+
+
+class RemoteSerDes:
+    """A serdes that awaits I/O (e.g. offloading results to S3) before returning."""
+
+    async def serialize(self, value: Any, context: SerDesContext) -> str:
+        for _ in range(20):  # a network round trip takes more than a few loop turns
+            await asyncio.sleep(0)
+        return json.dumps(value)
+
+    async def deserialize(self, data: str, context: SerDesContext) -> Any:
+        return json.loads(data)
+
+
+# -- 1. premature suspension while a step serializes its result ------------------------
+
+
+@pytest.mark.anyio
+async def test_step_with_async_serdes_beside_a_wait_is_not_interrupted() -> None:
+    runs: Counter[str] = Counter()
+    config = StepConfig(
+        serdes=RemoteSerDes(),
+        retry_strategy=RetryPresets.none(),
+        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
+    )
+
+    async def charge(step: StepContext) -> str:
+        runs["charge"] += 1
+        return "charged"
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        _, charged = await asyncio.gather(
+            ctx.wait(seconds=5), ctx.step(charge, name="charge", config=config)
+        )
+        return str(charged)
+
+    result = await LocalRunner(handler).run()
+    assert runs["charge"] == 1
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == "charged"
+
+
+@pytest.mark.anyio
+async def test_step_with_async_serdes_beside_a_wait_runs_once() -> None:
+    runs: Counter[str] = Counter()
+
+    async def send_email(step: StepContext) -> str:
+        runs["send"] += 1
+        return "sent"
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        _, sent = await asyncio.gather(
+            ctx.wait(seconds=5),
+            ctx.step(send_email, config=StepConfig(serdes=RemoteSerDes())),
+        )
+        return str(sent)
+
+    runner = LocalRunner(handler)
+    result = await runner.run()
+    assert result.status == "SUCCEEDED"
+    assert runs["send"] == 1  # the body finished in the first invocation
+    succeeded = [
+        u
+        for u in sent_updates(runner.backend)
+        if u.type is OperationType.STEP and u.action is OperationAction.SUCCEED
+    ]
+    assert len(succeeded) == 1
+
+
+# -- 2. batches over the service's 750 KiB request limit ----------------------------------
+
+
+@pytest.mark.anyio
+async def test_checkpoint_batches_stay_under_the_byte_limit_with_non_ascii_errors() -> None:
+    config = StepConfig(
+        retry_strategy=RetryPresets.none(),
+        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
+    )
+
+    async def validate(step: StepContext, i: int) -> None:
+        raise ValueError("é" * 500)  # e.g. a localized validation message
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        results = await asyncio.gather(
+            *(ctx.step(validate, i, name=f"v{i}", config=config) for i in range(250)),
+            return_exceptions=True,
+        )
+        return sum(isinstance(r, StepError) for r in results)
+
+    runner = LocalRunner(handler)
+    result = await runner.run()
+    assert result.status == "SUCCEEDED"
+    assert result.result == 250
+    for call in runner.backend.checkpoint_calls:
+        # What botocore sends for Updates alone (json.dumps, ASCII-escaped).
+        body = json.dumps([to_wire(u) for u in call.updates]).encode()
+        assert len(body) <= MAX_BATCH_BYTES, (len(call.updates), len(body))
+
+
+# -- 3. a child whose result cannot be serialized is never closed ------------------------
+
+
+@pytest.mark.anyio
+async def test_child_result_serdes_failure_is_checkpointed() -> None:
+    runs: Counter[str] = Counter()
+    caught: list[type[BaseException]] = []
+
+    async def one(step: StepContext) -> int:
+        return 1
+
+    async def body(child: DurableContext) -> set[int]:
+        runs["body"] += 1
+        await child.step(one, name="one")
+        return {1, 2}  # not storable by the default serdes
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            await ctx.run_in_child_context(body, name="child")
+        except SerDesError as exc:
+            caught.append(type(exc))
+        await ctx.wait(seconds=1)
+        return "handled"
+
+    runner = LocalRunner(handler)
+    result = await runner.run()
+    assert result.status == "SUCCEEDED"
+    assert caught == [SerDesError, SerDesError]  # same error on first run and replay
+    context_actions = [
+        u.action for u in sent_updates(runner.backend) if u.type is OperationType.CONTEXT
+    ]
+    assert context_actions == [OperationAction.START, OperationAction.FAIL]
+    assert runs["body"] == 1
+
+
+# -- 4. float noise rounds whole-second durations up ---------------------------------------
+
+
+@pytest.mark.anyio
+async def test_wait_duration_is_not_inflated_by_float_noise() -> None:
+    assert Duration.from_minutes(8.3).seconds == 498
+    assert Duration.from_hours(0.07).seconds == 252
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> None:
+        await ctx.wait(minutes=8.3)
+
+    runner = LocalRunner(handler)
+    await runner.run()
+    (start_update,) = [u for u in sent_updates(runner.backend) if u.type is OperationType.WAIT]
+    assert start_update.wait_options is not None
+    assert start_update.wait_options.wait_seconds == 498

@@ -9,7 +9,7 @@ Timestamps arrive in two forms: epoch milliseconds in the invocation event (Lamb
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import UnionType
 from typing import Any, TypeVar
 
@@ -24,15 +24,21 @@ from durable_async._wire.enums import (
     OperationType,
 )
 from durable_async._wire.models import (
+    CallbackDetails,
+    ChainedInvokeDetails,
     CheckpointRequest,
     CheckpointResponse,
+    ContextDetails,
     ErrorObject,
+    ExecutionDetails,
     ExecutionStatePage,
     GetExecutionStateRequest,
     InvocationInput,
     InvocationOutput,
     Operation,
     OperationUpdate,
+    StepDetails,
+    WaitDetails,
 )
 
 T = TypeVar("T")
@@ -43,9 +49,6 @@ _ERROR_KEYS = {
     "data": "ErrorData",
     "stack_trace": "StackTrace",
 }
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _pascal(name: str) -> str:
@@ -60,10 +63,10 @@ def _wire_key(cls: type, name: str) -> str:
 
 def _to_datetime(value: Any, _: type) -> datetime:
     if type(value) is int:
-        return _EPOCH + timedelta(milliseconds=value)
+        return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, datetime):
         return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-    if isinstance(value, int | float):
+    if isinstance(value, float):
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, str):
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -104,6 +107,56 @@ def _make_converter() -> Converter:
         return lambda value, _: None if value is None else inner_hook(value, inner)
 
     conv.register_structure_hook_factory(_is_simple_optional, optional_factory)
+
+    # Replay decodes every recorded operation of the execution: these two, by far the most
+    # common, get hand-written hooks (same result as the generated ones, half the cost).
+    def nested(cls: type[T]) -> Callable[[Any], T | None]:
+        hook = conv.get_structure_hook(cls)
+        return lambda value: None if value is None else hook(value, cls)
+
+    error_object = nested(ErrorObject)
+    execution_details = nested(ExecutionDetails)
+    context_details = nested(ContextDetails)
+    wait_details = nested(WaitDetails)
+    callback_details = nested(CallbackDetails)
+    chained_invoke_details = nested(ChainedInvokeDetails)
+    types = dict(OperationType._value2member_map_)
+    statuses = dict(OperationStatus._value2member_map_)
+
+    def timestamp(value: Any) -> datetime | None:
+        return None if value is None else _to_datetime(value, datetime)
+
+    def structure_step_details(d: Any, _: Any) -> StepDetails:
+        get = d.get
+        return StepDetails(
+            get("Attempt") or 0,
+            timestamp(get("NextAttemptTimestamp")),
+            get("Result"),
+            error_object(get("Error")),
+        )
+
+    def structure_operation(o: Any, _: Any) -> Operation:
+        get = o.get
+        step_details = get("StepDetails")
+        return Operation(
+            o["Id"],
+            types[o["Type"]],
+            statuses[o["Status"]],
+            get("ParentId"),
+            get("Name"),
+            get("SubType"),
+            timestamp(get("StartTimestamp")),
+            timestamp(get("EndTimestamp")),
+            execution_details(get("ExecutionDetails")),
+            context_details(get("ContextDetails")),
+            None if step_details is None else structure_step_details(step_details, StepDetails),
+            wait_details(get("WaitDetails")),
+            callback_details(get("CallbackDetails")),
+            chained_invoke_details(get("ChainedInvokeDetails")),
+        )
+
+    conv.register_structure_hook(StepDetails, structure_step_details)
+    conv.register_structure_hook(Operation, structure_operation)
     return conv
 
 

@@ -8,7 +8,6 @@ be told to withdraw a token or fail a call, so SDK logic is testable without I/O
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -26,18 +25,16 @@ from durable_async._wire.models import (
     ChainedInvokeDetails,
     CheckpointRequest,
     CheckpointResponse,
-    ContextDetails,
     ErrorObject,
     ExecutionDetails,
     ExecutionStatePage,
     GetExecutionStateRequest,
     Operation,
     OperationUpdate,
-    StepDetails,
-    WaitDetails,
 )
 
 from .base import DurableExecutionClient
+from .service_rules import timer, transition, validate
 
 _EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 _ARN_PREFIX = "arn:aws:lambda:us-east-1:123456789012:function:local:$LATEST/durable-execution/local"
@@ -125,7 +122,7 @@ class MemoryBackend(DurableExecutionClient):
     def next_due(self, arn: str) -> datetime | None:
         """When the earliest timer (wait end, retry, callback timeout) fires."""
         execution = self.executions[arn]
-        due = [when for op in execution.operations.values() if (when := _timer(op)) is not None]
+        due = [when for op in execution.operations.values() if (when := timer(op)) is not None]
         for op_id, (deadline, heartbeat) in execution.callback_timers.items():
             if execution.operations[op_id].status is OperationStatus.STARTED:
                 due.extend(when for when in (deadline, heartbeat) if when is not None)
@@ -136,7 +133,7 @@ class MemoryBackend(DurableExecutionClient):
         self.now = max(self.now, when)
         for execution in self.executions.values():
             for op_id, op in list(execution.operations.items()):
-                due = _timer(op)
+                due = timer(op)
                 if due is None or due > self.now:
                     continue
                 if op.type is OperationType.WAIT:
@@ -288,7 +285,7 @@ class MemoryBackend(DurableExecutionClient):
                 code="InvalidParameterValueException",
                 status_code=400,
             )
-        _validate(params)
+        validate(params)
         if self._faults:
             faulted = self._faults.pop(0)(params)
             if faulted is not None:
@@ -348,7 +345,7 @@ class MemoryBackend(DurableExecutionClient):
             if update.type is OperationType.EXECUTION:
                 execution.result_update = update
                 continue
-            op = self._transition(execution.operations.get(update.id), update)
+            op = transition(execution.operations.get(update.id), update, self.now)
             if update.type is OperationType.CALLBACK and update.action is OperationAction.START:
                 options = update.callback_options
                 timeout = options.timeout_seconds if options else 0
@@ -362,121 +359,3 @@ class MemoryBackend(DurableExecutionClient):
             execution.operations[update.id] = op
             changed[op.id] = op
         return list(changed.values())
-
-    def _transition(self, current: Operation | None, update: OperationUpdate) -> Operation:
-        now = self.now
-        base = current or Operation(
-            id=update.id,
-            type=update.type,
-            status=OperationStatus.STARTED,
-            parent_id=update.parent_id,
-            name=update.name,
-            sub_type=update.sub_type,
-            start_timestamp=now,
-        )
-        action = update.action
-        if update.type is OperationType.WAIT and action is OperationAction.START:
-            seconds = update.wait_options.wait_seconds if update.wait_options else 1
-            return attrs.evolve(
-                base,
-                status=OperationStatus.STARTED,
-                wait_details=WaitDetails(now + timedelta(seconds=seconds)),
-            )
-        if update.type is OperationType.STEP:
-            attempt = base.step_details.attempt if base.step_details else 0
-            if action is OperationAction.START:
-                return attrs.evolve(
-                    base,
-                    status=OperationStatus.STARTED,
-                    step_details=StepDetails(attempt=attempt),
-                )
-            if action is OperationAction.RETRY:
-                delay = update.step_options.next_attempt_delay_seconds if update.step_options else 0
-                return attrs.evolve(
-                    base,
-                    status=OperationStatus.PENDING,
-                    step_details=StepDetails(
-                        attempt=attempt + 1,
-                        next_attempt_timestamp=now + timedelta(seconds=delay),
-                        result=update.payload,
-                        error=update.error,
-                    ),
-                )
-            status = (
-                OperationStatus.SUCCEEDED
-                if action is OperationAction.SUCCEED
-                else OperationStatus.FAILED
-            )
-            return attrs.evolve(
-                base,
-                status=status,
-                end_timestamp=now,
-                step_details=StepDetails(
-                    attempt=attempt + 1, result=update.payload, error=update.error
-                ),
-            )
-        if update.type is OperationType.CALLBACK and action is OperationAction.START:
-            return attrs.evolve(base, callback_details=CallbackDetails(uuid.uuid4().hex))
-        if update.type is OperationType.CHAINED_INVOKE and action is OperationAction.START:
-            return attrs.evolve(base, chained_invoke_details=ChainedInvokeDetails())
-        if update.type is OperationType.CONTEXT and action is not OperationAction.START:
-            replay_children = bool(
-                update.context_options and update.context_options.replay_children
-            )
-            return attrs.evolve(
-                base,
-                status=OperationStatus.SUCCEEDED
-                if action is OperationAction.SUCCEED
-                else OperationStatus.FAILED,
-                end_timestamp=now,
-                context_details=ContextDetails(replay_children, update.payload, update.error),
-            )
-        status = {
-            OperationAction.START: OperationStatus.STARTED,
-            OperationAction.SUCCEED: OperationStatus.SUCCEEDED,
-            OperationAction.FAIL: OperationStatus.FAILED,
-            OperationAction.CANCEL: OperationStatus.CANCELLED,
-        }.get(action, base.status)
-        return attrs.evolve(base, status=status, end_timestamp=now if status.is_terminal else None)
-
-
-def _timer(op: Operation) -> datetime | None:
-    if op.type is OperationType.WAIT and op.status is OperationStatus.STARTED:
-        return op.wait_details.scheduled_end_timestamp if op.wait_details else None
-    if op.type is OperationType.STEP and op.status is OperationStatus.PENDING:
-        return op.step_details.next_attempt_timestamp if op.step_details else None
-    return None
-
-
-_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_NAME = re.compile(r"[\x20-\x7e]{1,256}")
-_SUB_TYPE = re.compile(r"[A-Za-z0-9_-]{1,32}")
-_PAYLOAD_LIMIT = 256 * 1024
-
-
-def _validate(params: CheckpointRequest) -> None:
-    """Reject a request the service would reject, before recording anything."""
-    for update in params.updates:
-        problems = []
-        if _ID.fullmatch(update.id) is None:
-            problems.append(f"Id {update.id!r}")
-        if update.parent_id is not None and _ID.fullmatch(update.parent_id) is None:
-            problems.append(f"ParentId {update.parent_id!r}")
-        if update.name is not None and _NAME.fullmatch(update.name) is None:
-            problems.append(f"Name {update.name!r}")
-        if update.sub_type is not None and _SUB_TYPE.fullmatch(update.sub_type) is None:
-            problems.append(f"SubType {update.sub_type!r}")
-        if (
-            update.type is not OperationType.EXECUTION
-            and update.payload is not None
-            and len(update.payload.encode("utf-8")) > _PAYLOAD_LIMIT
-        ):
-            problems.append("Payload larger than 256 KiB")
-        if problems:
-            raise CheckpointError(
-                f"CheckpointDurableExecution failed: InvalidParameterValueException: "
-                f"invalid {', '.join(problems)}",
-                retryable=False,
-                code="InvalidParameterValueException",
-                status_code=400,
-            )

@@ -8,10 +8,13 @@ whose operation IDs or batching depend on when tasks first run.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import ListHandler
 
 
 def _eager_loop() -> asyncio.AbstractEventLoop:
@@ -28,3 +31,15 @@ if sys.version_info >= (3, 12):
 @pytest.fixture(params=_BACKENDS)
 def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
     return request.param  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def sdk_logger(request: pytest.FixtureRequest) -> Iterator[tuple[logging.Logger, ListHandler]]:
+    """A dedicated logger for ``ctx.logger`` with a list handler, not propagating to root."""
+    logger = logging.getLogger(f"tests.sdk.{request.node.nodeid}")
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    handler = ListHandler()
+    logger.addHandler(handler)
+    yield logger, handler
+    logger.removeHandler(handler)

@@ -7,7 +7,7 @@ import json
 import logging
 from typing import Any
 
-from durable_async import DurableHandler
+from durable_async import DurableHandler, DurableOperationError
 from durable_async._wire.models import CheckpointRequest, CheckpointResponse, OperationUpdate
 from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
 
@@ -49,3 +49,19 @@ class SignallingBackend(MemoryBackend):
             return await super().checkpoint(params, logger)
         finally:
             self.checkpointed.set()
+
+
+def describe(error: DurableOperationError) -> tuple[Any, ...]:
+    """What a test compares of an operation error: class, message, error type, data."""
+    return (type(error), error.message, error.error_type, error.data)
+
+
+class ListHandler(logging.Handler):
+    """Keeps every record it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)

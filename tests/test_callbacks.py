@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from support import invoke_once, sent_updates, start
+from support import describe, invoke_once, sent_updates, start
 
 from durable_async import (
     Callback,
@@ -46,10 +46,6 @@ def callback_ids(backend: MemoryBackend, arn: str) -> list[str]:
         and op.callback_details is not None
         and op.callback_details.callback_id is not None
     ]
-
-
-def describe(error: CallbackError) -> tuple[Any, ...]:
-    return (type(error), error.message, error.error_type, error.data)
 
 
 # -- success -----------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections import Counter
 from typing import Any
 
@@ -431,26 +430,6 @@ async def test_custom_serdes_stores_and_replays_child_results(serdes_class: type
 
 
 # -- logging and names -------------------------------------------------------------------
-
-
-class ListHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def sdk_logger() -> Any:
-    logger = logging.getLogger(f"test_child.sdk.{id(object())}")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    handler = ListHandler()
-    logger.addHandler(handler)
-    yield logger, handler
-    logger.removeHandler(handler)
 
 
 @pytest.mark.anyio

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 import pytest
+from support import ListHandler
 
 from durable_async import (
     DurableContext,
@@ -17,27 +18,6 @@ from durable_async import (
 )
 from durable_async._identity import operation_id
 from durable_async.testing import LocalRunner
-
-
-class ListHandler(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@pytest.fixture
-def sdk_logger() -> Any:
-    """A dedicated logger for ``ctx.logger``, with a list handler attached."""
-    logger = logging.getLogger(f"test_logging.sdk.{id(object())}")
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    handler = ListHandler()
-    logger.addHandler(handler)
-    yield logger, handler
-    logger.removeHandler(handler)
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from support import invoke_once, sent_updates, start
+from support import describe, invoke_once, sent_updates, start
 
 from durable_async import (
     CallbackError,
@@ -52,10 +52,6 @@ def the_callback_id(backend: MemoryBackend, arn: str) -> str:
     assert details is not None
     assert details.callback_id
     return details.callback_id
-
-
-def describe(error: CallbackError) -> tuple[Any, ...]:
-    return (type(error), error.message, error.error_type, error.data)
 
 
 # -- structure and success -----------------------------------------------------------------

@@ -54,6 +54,13 @@ def update_size(update: OperationUpdate) -> int:
     return size
 
 
+def _broken_contract(exc: BaseException) -> CheckpointError:
+    """A client raised something other than ``BackendError``: a retryable failure."""
+    error = CheckpointError(f"checkpoint client raised {exc!r}", retryable=True)
+    error.__cause__ = exc
+    return error
+
+
 class _Queued:
     __slots__ = ("future", "size", "update")
 
@@ -222,14 +229,17 @@ class CheckpointBatcher:
         except BackendError as exc:
             self._fail(batch, exc)
             return
-        except Exception as exc:  # a custom client broke its contract
-            error = CheckpointError(f"checkpoint client raised {exc!r}", retryable=True)
-            error.__cause__ = exc
-            self._fail(batch, error)
+        except asyncio.CancelledError as exc:
+            self._fail(batch, _broken_contract(exc))
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the invocation itself is being cancelled
+            return  # the client raised it: a failed call like any other
+        except BaseException as exc:  # a custom client broke its contract
+            self._fail(batch, _broken_contract(exc))
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt, SystemExit and kin: after settling the batch
             return
-        except asyncio.CancelledError:
-            self._fail(batch, CheckpointError("checkpoint cancelled", retryable=True))
-            raise
         for item in batch:
             if item.future is not None and not item.future.done():
                 item.future.set_result(None)

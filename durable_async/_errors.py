@@ -18,6 +18,7 @@
     │       ├── CallbackTimeoutError    no result (or heartbeat) in time
     │       └── CallbackSubmitterError  wait_for_callback's submitter failed
     ├── NonDeterministicExecutionError  replay met a different operation than recorded
+    ├── InvocationTimeoutError          Lambda's timeout came with steps still running
     └── BackendError                    the durable-execution API failed
         ├── CheckpointError             CheckpointDurableExecution failed
         └── ExecutionStateError         GetDurableExecutionState failed
@@ -32,6 +33,7 @@ the wire (``durable_async.StepError``) does not change when internals move.
 
 from __future__ import annotations
 
+import json
 from typing import ClassVar, TypeVar
 
 from durable_async._wire.models import ErrorObject
@@ -184,6 +186,17 @@ class NonDeterministicExecutionError(DurableError):
         self.operation_id = operation_id
 
 
+class InvocationTimeoutError(DurableError):
+    """Raised when Lambda's timeout nears while steps still run and nothing else is pending.
+
+    Queued checkpoints were sent first; the invocation fails, as a timeout would, so Lambda
+    invokes again and the unfinished steps run again. (Ending ``PENDING`` is only valid
+    while the service has something pending: a wait, a retry, a callback, an invoke.)
+    """
+
+    __module__ = "durable_async"
+
+
 class BackendError(DurableError):
     """Raised when the durable-execution API fails.
 
@@ -255,13 +268,59 @@ def qualified_type(error: BaseException) -> str:
 def error_object(error: BaseException) -> ErrorObject:
     """The ``ErrorObject`` recorded for an exception that escaped user code."""
     if isinstance(error, DurableOperationError):
-        return ErrorObject(
+        recorded = ErrorObject(
             message=error.message,
             type=qualified_type(error),
             data=error.data,
             stack_trace=error.stack_trace,
         )
-    return ErrorObject(message=str(error), type=qualified_type(error))
+    else:
+        recorded = ErrorObject(message=str(error), type=qualified_type(error))
+    return fit_error(recorded)
+
+
+#: The service rejects an error object whose JSON exceeds 32 KiB; stay clear of it.
+ERROR_LIMIT_BYTES = 32 * 1024 - 512
+_TRUNCATED = " ... [truncated]"
+
+
+def _json_size(text: str | None) -> int:
+    return 0 if text is None else len(json.dumps(text))
+
+
+def _clip(text: str | None, budget: int) -> str | None:
+    """``text`` cut (and marked) so that its JSON takes at most ``budget`` bytes."""
+    if text is None or _json_size(text) <= budget:
+        return text
+    keep = max(0, budget - len(_TRUNCATED) - 2)
+    while keep and _json_size(text[:keep] + _TRUNCATED) > budget:
+        keep = keep * 4 // 5  # escaped characters take up to six bytes each
+    return text[:keep] + _TRUNCATED
+
+
+def fit_error(error: ErrorObject, limit: int = ERROR_LIMIT_BYTES) -> ErrorObject:
+    """``error`` cut to fit the service's limit, keeping what matters most.
+
+    Half the room goes to the message, a quarter to data, the rest to the innermost
+    stack-trace lines. A huge message (an HTML error page in an exception) would otherwise
+    make the service reject the checkpoint, turning a retryable step failure into a failed
+    execution.
+    """
+    lines = error.stack_trace or ()
+    fields = (error.message, error.type, error.data)
+    if 120 + sum(map(_json_size, (*fields, *lines))) + 2 * len(lines) <= limit:
+        return error
+    message = _clip(error.message, limit // 2)
+    data = _clip(error.data, limit // 4)
+    used = 120 + _json_size(message) + _json_size(error.type) + _json_size(data)
+    kept: list[str] = []
+    for line in reversed(lines):  # the raising frame is last: keep the innermost frames
+        cost = _json_size(line) + 2  # and its ", " separator
+        if used + cost > limit:
+            break
+        kept.append(line)
+        used += cost
+    return ErrorObject(message, error.type, data, tuple(reversed(kept)) or None)
 
 
 _SERDES_TYPES = frozenset({"durable_async.SerDesError", "durable_async.PayloadTooLargeError"})

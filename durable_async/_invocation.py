@@ -24,6 +24,7 @@ from durable_async._context import DurableContext, _current
 from durable_async._errors import (
     BackendError,
     InvalidEventError,
+    InvocationTimeoutError,
     SerDesError,
     error_object,
 )
@@ -190,8 +191,9 @@ class Invocation:
             if not handler_task.done():
                 rt.monitor.release()
                 if not quiet.done():
+                    rt.deadline_left_nothing_pending = rt.monitor.parked == 0
                     rt.logger.warning(
-                        "Lambda's timeout is near: ending the invocation PENDING; "
+                        "Lambda's timeout is near: winding the invocation down; "
                         "unfinished steps run again in the next invocation",
                         extra={"executionArn": rt.arn},
                     )
@@ -216,27 +218,42 @@ class Invocation:
     ) -> dict[str, Any]:
         batcher = rt.batcher
         output: dict[str, Any] | None = None
-        error = None if handler_task.cancelled() else handler_task.exception()
-        if handler_task.cancelled():
+        cancelled = handler_task.cancelled()
+        error = None if cancelled else handler_task.exception()
+        if rt.fatal is not None:
+            # Decided before anything else, so no success is ever committed for it.
+            output = _output(InvocationStatus.FAILED, error=error_object(rt.fatal))
+        elif rt.monitor.released:
+            # Suspension was signalled (or the deadline came): work is pending, whatever
+            # the handler made of it.
             output = _output(InvocationStatus.PENDING)
-        elif rt.monitor.released or (error is not None and _only_suspension(error)):
-            # Suspension was signalled: whatever the handler made of it, work is pending.
+        elif cancelled or isinstance(error, asyncio.CancelledError):
+            # Nobody in the SDK cancelled it: a CancelledError escaped user code.
+            cancelled_error = ErrorObject(
+                message="the handler raised CancelledError", type="asyncio.CancelledError"
+            )
+            output = _output(InvocationStatus.FAILED, error=cancelled_error)
+        elif error is not None and _only_suspension(error):
             output = _output(InvocationStatus.PENDING)
         elif error is None:
             output = await self._succeeded(rt, handler_task.result())
         elif isinstance(error, Exception):
-            output = await self._failed(rt, error)
+            output = self._failed(error)
         await batcher.close(flusher)
         if error is not None and output is None:
             raise error  # KeyboardInterrupt, SystemExit and kin
-        if rt.fatal is not None and not batcher.revoked:
-            return _output(InvocationStatus.FAILED, error=error_object(rt.fatal))
         if batcher.failure is not None:
             if batcher.failure.retryable:
                 raise batcher.failure
             return _output(InvocationStatus.FAILED, error=error_object(batcher.failure))
         if batcher.revoked:
             return _output(InvocationStatus.PENDING)
+        if rt.deadline_left_nothing_pending:
+            msg = (
+                "Lambda's timeout came while steps were still running and nothing else was "
+                "pending; their checkpoints are saved and they run again in the next invocation"
+            )
+            raise InvocationTimeoutError(msg)
         assert output is not None
         return output
 
@@ -245,7 +262,7 @@ class Invocation:
             encoded = json.dumps(result)
         except (TypeError, ValueError) as exc:
             error = SerDesError(f"the handler's result is not JSON-serializable: {exc}")
-            return await self._failed(rt, error)
+            return self._failed(error)
         if len(encoded) * 4 > RESPONSE_LIMIT_BYTES and len(encoded.encode()) > RESPONSE_LIMIT_BYTES:
             update = _execution_update(OperationAction.SUCCEED, payload=encoded)
             if not await _commit_quietly(rt, update):
@@ -253,15 +270,11 @@ class Invocation:
             return _output(InvocationStatus.SUCCEEDED, result="")
         return _output(InvocationStatus.SUCCEEDED, result=encoded)
 
-    async def _failed(self, rt: InvocationRuntime, error: Exception) -> dict[str, Any]:
-        recorded = error_object(error)
-        output = _output(InvocationStatus.FAILED, error=recorded)
-        if len(json.dumps(output)) > RESPONSE_LIMIT_BYTES:
-            update = _execution_update(OperationAction.FAIL, error=recorded)
-            if not await _commit_quietly(rt, update):
-                return _output(InvocationStatus.PENDING)
-            return _output(InvocationStatus.FAILED)
-        return output
+    @staticmethod
+    def _failed(error: Exception) -> dict[str, Any]:
+        # ``error_object`` fits the error within the service's 32 KiB, far below Lambda's
+        # response limit, so a failure always travels in the output itself.
+        return _output(InvocationStatus.FAILED, error=error_object(error))
 
 
 def _budget(seconds_left: float) -> float:

@@ -24,6 +24,7 @@ class InvocationRuntime:
         "arn",
         "batcher",
         "fatal",
+        "deadline_left_nothing_pending",
         "lambda_context",
         "limiter",
         "log",
@@ -53,6 +54,8 @@ class InvocationRuntime:
         self.logger = logger
         #: An error that decides the invocation's outcome whatever the handler does with it.
         self.fatal: BaseException | None = None
+        #: Set when Lambda's deadline cut running work while the service had nothing pending.
+        self.deadline_left_nothing_pending = False
         #: Tasks that ran operations of this invocation; none may outlive it.
         self.tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
         self._last_tracked: asyncio.Task[Any] | None = None

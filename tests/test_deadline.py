@@ -1,4 +1,4 @@
-"""Winding down before Lambda's timeout: parked and running work ends PENDING, nothing lost."""
+"""Winding down before Lambda's timeout: queued checkpoints are sent, nothing is lost."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from support import actions, start
 
-from durable_async import DurableContext, StepContext, durable_execution
+from durable_async import (
+    DurableContext,
+    InvocationTimeoutError,
+    StepContext,
+    durable_execution,
+)
 from durable_async._invocation import _budget
 from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
 
@@ -39,12 +44,33 @@ async def test_a_step_running_at_the_deadline_is_cancelled_and_its_start_kept() 
         return str(done)
 
     event = LocalRunner(handler, backend).event(arn)
-    output = await handler.invoke_async(event, AT_DEADLINE, client=backend)
-    assert output == {"Status": "PENDING"}
+    # Nothing is pending on the service, so PENDING would be refused: the invocation
+    # fails as a timeout would, after sending what was queued.
+    with pytest.raises(InvocationTimeoutError):
+        await handler.invoke_async(event, AT_DEADLINE, client=backend)
     assert started.is_set()
     assert cancelled.is_set()
-    # The fire-and-forget START was sent before the invocation returned.
+    # The fire-and-forget START was sent before the invocation ended.
     assert actions(backend) == [("STEP", "START", "slow")]
+
+
+@pytest.mark.anyio
+async def test_with_a_wait_pending_the_deadline_ends_the_invocation_pending() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+
+    async def slow(step: StepContext) -> str:
+        await asyncio.Event().wait()
+        return "unreachable"
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> list[Any]:
+        return list(await asyncio.gather(ctx.step(slow), ctx.wait(seconds=60)))
+
+    event = LocalRunner(handler, backend).event(arn)
+    output = await handler.invoke_async(event, AT_DEADLINE, client=backend)
+    assert output == {"Status": "PENDING"}
+    assert sorted(actions(backend)) == [("STEP", "START", "slow"), ("WAIT", "START", None)]
 
 
 @pytest.mark.anyio
@@ -63,10 +89,10 @@ async def test_a_plain_step_blocked_in_its_thread_does_not_hold_the_invocation()
 
     event = LocalRunner(handler, backend).event(arn)
     try:
-        output = await handler.invoke_async(event, AT_DEADLINE, client=backend)
+        with pytest.raises(InvocationTimeoutError):
+            await handler.invoke_async(event, AT_DEADLINE, client=backend)
     finally:
         release.set()
-    assert output == {"Status": "PENDING"}
     assert actions(backend) == [("STEP", "START", "blocking")]
 
 
@@ -87,8 +113,8 @@ async def test_the_next_invocation_runs_the_interrupted_step_again() -> None:
 
     arn = start(backend)
     runner = LocalRunner(handler, backend)
-    first = await handler.invoke_async(runner.event(arn), AT_DEADLINE, client=backend)
-    assert first == {"Status": "PENDING"}
+    with pytest.raises(InvocationTimeoutError):
+        await handler.invoke_async(runner.event(arn), AT_DEADLINE, client=backend)
     second = await handler.invoke_async(runner.event(arn), FakeLambdaContext(), client=backend)
     assert second == {"Status": "SUCCEEDED", "Result": "2"}
     # At least once per retry: the interrupted attempt is the same attempt, run again.

@@ -73,8 +73,9 @@ async def test_invoke_sends_payload_and_options_and_returns_the_target_result() 
     runner = LocalRunner(handler, functions={"adder": make_target(runs, events)})
     result = await runner.run()
     assert result.status == "SUCCEEDED"
-    assert result.result == {"total": 6, "tenant": None}
-    assert seen == [{"total": 6, "tenant": None}] * 2
+    # The target ran as its own execution, with the tenant the invoke asked for.
+    assert result.result == {"total": 6, "tenant": "tenant-7"}
+    assert seen == [{"total": 6, "tenant": "tenant-7"}] * 2
     assert events == [{"items": [1, 2, 3]}]
     # The target ran once; replays of the caller never invoked it again.
     assert runs == Counter({"target": 1})

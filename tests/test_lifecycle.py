@@ -264,6 +264,7 @@ EXPECTED_ALL = [
     "ExecutionStateError",
     "ExtendedTypeSerDes",
     "InvalidEventError",
+    "InvocationTimeoutError",
     "InvokeConfig",
     "InvokeError",
     "JitterStrategy",

@@ -16,6 +16,7 @@ from durable_async import (
 )
 from durable_async._invocation import RESPONSE_LIMIT_BYTES
 from durable_async._serdes import PAYLOAD_LIMIT_BYTES
+from durable_async._wire.converter import to_wire
 from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
 from durable_async.testing import LocalRunner, MemoryBackend
 
@@ -166,7 +167,7 @@ async def test_handler_result_under_the_limit_is_returned_inline() -> None:
 
 
 @pytest.mark.anyio
-async def test_large_handler_error_goes_through_an_execution_checkpoint() -> None:
+async def test_a_huge_handler_error_is_cut_to_what_the_service_stores() -> None:
     huge = "e" * (RESPONSE_LIMIT_BYTES + 10)
 
     @durable_execution
@@ -176,13 +177,14 @@ async def test_large_handler_error_goes_through_an_execution_checkpoint() -> Non
     runner = LocalRunner(handler)
     result = await runner.run()
     assert result.status == "FAILED"
-    assert result.outputs[-1].error is None
-    assert result.error is not None
-    assert result.error.type == "ValueError"
-    assert result.error.message == huge
-    update = runner.backend.executions[result.arn].result_update
-    assert update is not None
-    assert update.action is OperationAction.FAIL
+    error = result.outputs[-1].error
+    assert error is not None
+    assert error.type == "ValueError"
+    assert error.message is not None
+    assert error.message.startswith("eeee")
+    assert error.message.endswith("... [truncated]")
+    assert len(json.dumps(to_wire(error))) < 32 * 1024
+    assert runner.backend.executions[result.arn].result_update is None
 
 
 @pytest.mark.anyio

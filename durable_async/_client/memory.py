@@ -285,7 +285,7 @@ class MemoryBackend(DurableExecutionClient):
                 code="InvalidParameterValueException",
                 status_code=400,
             )
-        validate(params)
+        validate(params, execution.operations)
         if self._faults:
             faulted = self._faults.pop(0)(params)
             if faulted is not None:

@@ -6,13 +6,17 @@ the service's behaviour reads in one place.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import NoReturn
 
 import attrs
 
 from durable_async._errors import CheckpointError
+from durable_async._wire.converter import to_wire
 from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
 from durable_async._wire.models import (
     CallbackDetails,
@@ -114,31 +118,117 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NAME = re.compile(r"[\x20-\x7e]{1,256}")
 _SUB_TYPE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _PAYLOAD_LIMIT = 256 * 1024
+_ERROR_LIMIT = 32 * 1024
 
 
-def validate(params: CheckpointRequest) -> None:
-    """Reject a request the service would reject, before recording anything."""
-    for update in params.updates:
-        problems = []
-        if _ID.fullmatch(update.id) is None:
-            problems.append(f"Id {update.id!r}")
-        if update.parent_id is not None and _ID.fullmatch(update.parent_id) is None:
-            problems.append(f"ParentId {update.parent_id!r}")
-        if update.name is not None and _NAME.fullmatch(update.name) is None:
-            problems.append(f"Name {update.name!r}")
-        if update.sub_type is not None and _SUB_TYPE.fullmatch(update.sub_type) is None:
-            problems.append(f"SubType {update.sub_type!r}")
-        if (
-            update.type is not OperationType.EXECUTION
-            and update.payload is not None
-            and len(update.payload.encode("utf-8")) > _PAYLOAD_LIMIT
+def _reject(problem: str) -> NoReturn:
+    raise CheckpointError(
+        f"CheckpointDurableExecution failed: InvalidParameterValueException: {problem}",
+        retryable=False,
+        code="InvalidParameterValueException",
+        status_code=400,
+    )
+
+
+_VALID_ACTIONS = {
+    OperationType.STEP: {
+        OperationAction.START,
+        OperationAction.SUCCEED,
+        OperationAction.FAIL,
+        OperationAction.RETRY,
+    },
+    OperationType.CONTEXT: {OperationAction.START, OperationAction.SUCCEED, OperationAction.FAIL},
+    OperationType.WAIT: {OperationAction.START, OperationAction.CANCEL},
+    OperationType.CALLBACK: {OperationAction.START, OperationAction.CANCEL},
+    OperationType.CHAINED_INVOKE: {OperationAction.START, OperationAction.CANCEL},
+    OperationType.EXECUTION: {OperationAction.SUCCEED, OperationAction.FAIL},
+}
+#: Statuses an existing operation may be in for each (type, action); absent means "must
+#: not exist yet" for START and "any non-terminal" otherwise.
+_FROM = {
+    (OperationType.STEP, OperationAction.START): {OperationStatus.READY},
+    (OperationType.STEP, OperationAction.SUCCEED): {OperationStatus.STARTED, OperationStatus.READY},
+    (OperationType.STEP, OperationAction.FAIL): {OperationStatus.STARTED, OperationStatus.READY},
+    (OperationType.STEP, OperationAction.RETRY): {OperationStatus.STARTED, OperationStatus.READY},
+    (OperationType.CONTEXT, OperationAction.SUCCEED): {OperationStatus.STARTED},
+    (OperationType.CONTEXT, OperationAction.FAIL): {OperationStatus.STARTED},
+    (OperationType.WAIT, OperationAction.CANCEL): {OperationStatus.STARTED},
+    (OperationType.CALLBACK, OperationAction.CANCEL): {OperationStatus.STARTED},
+    (OperationType.CHAINED_INVOKE, OperationAction.CANCEL): {OperationStatus.STARTED},
+}
+
+
+def validate(params: CheckpointRequest, operations: Mapping[str, Operation]) -> None:
+    """Reject a request the service would reject, before recording anything.
+
+    The rules of AWS's local backend (which mirrors the service): field formats and sizes,
+    one EXECUTION update and only last, one update per operation per batch (except a
+    STEP's or CONTEXT's START followed by its outcome), parents that are contexts, actions
+    valid for the type and for the operation's current status, metadata that matches.
+    """
+    updates = params.updates
+    executions = [u for u in updates if u.type is OperationType.EXECUTION]
+    if len(executions) > 1 or (executions and updates[-1] is not executions[0]):
+        _reject("the EXECUTION update must be the only one of its kind and the last")
+    started: dict[str, OperationUpdate] = {}
+    last: dict[str, OperationUpdate] = {}
+    for update in updates:
+        _validate_fields(update)
+        previous = last.get(update.id)
+        if previous is not None and not (
+            previous.type in (OperationType.STEP, OperationType.CONTEXT)
+            and previous.action is OperationAction.START
+            and update.action is not OperationAction.START
         ):
-            problems.append("Payload larger than 256 KiB")
-        if problems:
-            raise CheckpointError(
-                f"CheckpointDurableExecution failed: InvalidParameterValueException: "
-                f"invalid {', '.join(problems)}",
-                retryable=False,
-                code="InvalidParameterValueException",
-                status_code=400,
-            )
+            _reject(f"operation {update.id} is updated twice in one batch")
+        if update.parent_id is not None:
+            parent = started.get(update.parent_id) or operations.get(update.parent_id)
+            if parent is None or parent.type is not OperationType.CONTEXT:
+                _reject(f"invalid parent operation id {update.parent_id!r}")
+        if update.action is OperationAction.START:
+            started[update.id] = update
+        last[update.id] = update
+        _validate_transition(update, operations.get(update.id))
+
+
+def _validate_transition(update: OperationUpdate, current: Operation | None) -> None:
+    if update.action not in _VALID_ACTIONS[update.type]:
+        _reject(f"invalid action {update.action} for a {update.type} operation")
+    if update.type is OperationType.EXECUTION or current is None:
+        return
+    if (
+        current.type is not update.type
+        or (update.sub_type is not None and update.sub_type != current.sub_type)
+        or (update.name is not None and update.name != current.name)
+        or (update.parent_id is not None and update.parent_id != current.parent_id)
+    ):
+        _reject(f"operation {update.id} does not match the recorded operation")
+    allowed = _FROM.get((update.type, update.action))
+    if allowed is None or current.status not in allowed:
+        _reject(f"cannot {update.action} a {update.type} operation that is {current.status}")
+    if update.action is OperationAction.FAIL and update.payload is not None:
+        _reject("a FAIL update carries no payload")
+    if update.action is OperationAction.SUCCEED and update.error is not None:
+        _reject("a SUCCEED update carries no error")
+
+
+def _validate_fields(update: OperationUpdate) -> None:
+    problems = []
+    if _ID.fullmatch(update.id) is None:
+        problems.append(f"Id {update.id!r}")
+    if update.parent_id is not None and _ID.fullmatch(update.parent_id) is None:
+        problems.append(f"ParentId {update.parent_id!r}")
+    if update.name is not None and _NAME.fullmatch(update.name) is None:
+        problems.append(f"Name {update.name!r}")
+    if update.sub_type is not None and _SUB_TYPE.fullmatch(update.sub_type) is None:
+        problems.append(f"SubType {update.sub_type!r}")
+    if (
+        update.type is not OperationType.EXECUTION
+        and update.payload is not None
+        and len(update.payload.encode("utf-8")) > _PAYLOAD_LIMIT
+    ):
+        problems.append("Payload larger than 256 KiB")
+    if update.error is not None and len(json.dumps(to_wire(update.error))) > _ERROR_LIMIT:
+        problems.append("Error object larger than 32 KiB")
+    if problems:
+        _reject(f"invalid {', '.join(problems)}")

@@ -16,7 +16,7 @@ import attrs
 
 from durable_async._client.memory import MemoryBackend
 from durable_async._entry import DurableHandler
-from durable_async._errors import BackendError
+from durable_async._errors import BackendError, InvocationTimeoutError
 from durable_async._wire.converter import from_wire, to_wire
 from durable_async._wire.enums import InvocationStatus
 from durable_async._wire.models import ErrorObject, InvocationOutput, Operation
@@ -74,6 +74,9 @@ class LocalRunner:
         #: Return instead of skipping time while a callback awaits an answer, so the test
         #: can answer it (then ``resume``); by default time jumps to its timeout.
         self.pause_on_callbacks = pause_on_callbacks
+        self._tenant_id: str | None = None
+        #: Executions started for chained invocations: (caller ARN, operation ID) -> ARN.
+        self._invoked: dict[tuple[str, str], str] = {}
 
     def event(self, arn: str) -> dict[str, Any]:
         """The invocation input Lambda would send now, first page inline."""
@@ -102,9 +105,11 @@ class LocalRunner:
             invocations += 1
             try:
                 raw = await self.handler.invoke_async(
-                    self.event(arn), FakeLambdaContext(), client=self.backend
+                    self.event(arn),
+                    FakeLambdaContext(tenant_id=self._tenant_id),
+                    client=self.backend,
                 )
-            except BackendError:
+            except (BackendError, InvocationTimeoutError):
                 continue  # Lambda retries a failed invocation
             output = from_wire(raw, InvocationOutput)
             outputs.append(output)
@@ -121,26 +126,42 @@ class LocalRunner:
         return self._result(arn, outputs[-1] if outputs else None, invocations, outputs)
 
     async def _run_invoked(self, arn: str) -> bool:
-        """Run registered targets of pending chained invocations; report whether any ran."""
-        ran = False
+        """Drive registered targets of pending chained invocations; report any that ended.
+
+        Each target runs as its own execution with the invoke's tenant, and is resumed (not
+        restarted) on later calls; while it waits (say, on a callback) the invoke stays
+        STARTED, as on the service.
+        """
+        ended = False
         for pending in self.backend.pending_invokes(arn):
             name = pending.function_name.split(":function:")[-1].split(":")[0]
             target = self.functions.get(pending.function_name) or self.functions.get(name)
             if target is None:
                 continue
             runner = LocalRunner(
-                target, self.backend, functions=self.functions, max_invocations=self.max_invocations
+                target,
+                self.backend,
+                functions=self.functions,
+                max_invocations=self.max_invocations,
+                pause_on_callbacks=self.pause_on_callbacks,
             )
-            child_arn = self.backend.start_execution(pending.payload)
+            runner._tenant_id = pending.tenant_id
+            runner._invoked = self._invoked
+            key = (arn, pending.operation_id)
+            child_arn = self._invoked.get(key)
+            if child_arn is None:
+                child_arn = self._invoked[key] = self.backend.start_execution(pending.payload)
             outcome = await runner.resume(child_arn)
             if outcome.status is InvocationStatus.SUCCEEDED:
                 raw = None if outcome.result is None else json.dumps(outcome.result)
                 self.backend.complete_invoke(arn, pending.operation_id, result=raw)
-            else:
-                error = outcome.error or ErrorObject(message="the invoked execution did not finish")
+            elif outcome.status is InvocationStatus.FAILED:
+                error = outcome.error or ErrorObject(message="the invoked execution failed")
                 self.backend.complete_invoke(arn, pending.operation_id, error=error)
-            ran = True
-        return ran
+            else:
+                continue  # the target waits; so does the invoke
+            ended = True
+        return ended
 
     def _result(
         self,

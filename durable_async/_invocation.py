@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -298,7 +299,9 @@ def _seconds_left(lambda_context: Any) -> float | None:
         millis = remaining()
     except Exception:  # a foreign context object: no deadline then
         return None
-    return millis / 1000 if isinstance(millis, int | float) else None
+    if not isinstance(millis, int | float) or not math.isfinite(millis):
+        return None  # no usable deadline: run without one
+    return millis / 1000
 
 
 def _decode_input(log: OperationLog) -> Any:

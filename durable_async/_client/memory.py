@@ -189,6 +189,9 @@ class MemoryBackend(DurableExecutionClient):
     def heartbeat_callback(self, callback_id: str) -> None:
         """Push the heartbeat deadline back, as ``SendDurableExecutionCallbackHeartbeat``."""
         execution, op_id = self._callback(callback_id)
+        if execution.operations[op_id].status is not OperationStatus.STARTED:
+            msg = f"callback {callback_id} already ended"  # the service: ResourceNotFound
+            raise ValueError(msg)
         deadline, _ = execution.callback_timers[op_id]
         seconds = execution.heartbeat_seconds.get(op_id)
         if seconds:

@@ -67,6 +67,7 @@ class Callback(Generic[T]):
         or ``Callback.Heartbeat``).
         """
         rt = self._rt
+        rt.track_current_task()
         await rt.monitor.park_until(self._answered)
         op = rt.log.get(self.operation_id)
         assert op is not None  # park_until returned: the operation has ended

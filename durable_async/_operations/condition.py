@@ -75,34 +75,38 @@ async def run_condition(
         fields["operationName"] = identity.name
     scope = LogScope(fields)
     check_context = WaitForConditionCheckContext(attempt, DurableLogger(rt.logger, scope))
-    reset = current_log_scope.set(scope)
-    try:
-        if stored_state is None:
-            stored_state = await serialize(serdes, initial_state, context)
-        state = None if stored_state is None else await deserialize(serdes, stored_state, context)
-        with rt.monitor.busy():
+    # Busy from the first serialization until the outcome is recorded (see run_step).
+    with rt.monitor.busy():
+        reset = current_log_scope.set(scope)
+        try:
+            if stored_state is None:
+                stored_state = await serialize(serdes, initial_state, context)
+            state = (
+                None if stored_state is None else await deserialize(serdes, stored_state, context)
+            )
             new_state = await call_user(rt, check, state, check_context)
-        payload = await serialize(serdes, new_state, context)
-        check_payload_size(f"the state of condition {identity.name or identity.id}", payload)
-        value = None if payload is None else await deserialize(serdes, payload, context)
-        decision = strategy(value, attempt)
-    except (NonDeterministicExecutionError, BackendError):
-        raise
-    except Exception as error:
-        current_log_scope.reset(reset)
-        recorded_error = error_object(error)
-        await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))
-        raise rebuild_failure(WaitForConditionError, recorded_error, error)  # noqa: B904
-    current_log_scope.reset(reset)
-    if not decision.should_continue:
-        await rt.batcher.commit(update(identity, OperationAction.SUCCEED, payload=payload))
-        return value
-    await rt.batcher.commit(
-        update(
-            identity,
-            OperationAction.RETRY,
-            payload=payload,
-            step_options=StepOptions(next_attempt_delay_seconds=max(1, decision.delay_seconds)),
+            payload = await serialize(serdes, new_state, context)
+            check_payload_size(f"the state of condition {identity.name or identity.id}", payload)
+            value = None if payload is None else await deserialize(serdes, payload, context)
+            decision = strategy(value, attempt)
+        except (NonDeterministicExecutionError, BackendError):
+            raise
+        except Exception as error:
+            recorded_error = error_object(error)
+            await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))
+            raise rebuild_failure(WaitForConditionError, recorded_error, error)  # noqa: B904
+        finally:
+            current_log_scope.reset(reset)
+        if not decision.should_continue:
+            await rt.batcher.commit(update(identity, OperationAction.SUCCEED, payload=payload))
+            return value
+        delay = max(1, decision.delay_seconds)
+        await rt.batcher.commit(
+            update(
+                identity,
+                OperationAction.RETRY,
+                payload=payload,
+                step_options=StepOptions(next_attempt_delay_seconds=delay),
+            )
         )
-    )
     await rt.monitor.park()

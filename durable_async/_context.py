@@ -324,7 +324,9 @@ class DurableContext:
             self._child_factory(identity.id),
             wait_for_callback_body,
             (submitter, f"{name} " if name else "", config),
-            ChildConfig(serdes=config.serdes),
+            # The callback's serdes decodes its payload; the child stores the decoded value
+            # in the default encoding, as AWS's SDK does.
+            _DEFAULT_CHILD_CONFIG,
         )
         return surface_callback_failure(self._rt, identity.id, child)
 

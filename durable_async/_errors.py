@@ -27,8 +27,11 @@ Suspension (the invocation must end and the service re-invoke later) is not an
 exception users can see: it is a private ``BaseException`` that ``except Exception``
 does not catch.
 
-Public classes report ``durable_async`` as their module so the ``ErrorType`` recorded on
-the wire (``durable_async.StepError``) does not change when internals move.
+On the wire, the SDK's own errors are recorded under the names AWS's Python SDK uses
+(``aws_durable_execution_sdk_python.exceptions.StepError``; ``CallbackFailedError`` is its
+``CallbackExternalError``), and both those names and ``durable_async.*`` are read back, so
+either SDK can replay the other's histories with the same typed errors. User exceptions are
+recorded as ``module.QualifiedName`` (builtins bare), as AWS's SDK does.
 """
 
 from __future__ import annotations
@@ -258,8 +261,11 @@ def rebuild_failure(
 
 
 def qualified_type(error: BaseException) -> str:
-    """The wire ``ErrorType`` of an exception: builtins bare, others module-qualified."""
+    """The wire ``ErrorType`` of an exception (see the module docstring)."""
     cls = type(error)
+    wire = _WIRE_NAMES.get(cls)
+    if wire is not None:
+        return wire
     if cls.__module__ == "builtins":
         return cls.__qualname__
     return f"{cls.__module__}.{cls.__qualname__}"
@@ -323,11 +329,45 @@ def fit_error(error: ErrorObject, limit: int = ERROR_LIMIT_BYTES) -> ErrorObject
     return ErrorObject(message, error.type, data, tuple(reversed(kept)) or None)
 
 
-_SERDES_TYPES = frozenset({"durable_async.SerDesError", "durable_async.PayloadTooLargeError"})
+_AWS = "aws_durable_execution_sdk_python.exceptions."
+
+#: Wire names of the SDK's own errors: AWS's names, so histories are interchangeable.
+_WIRE_NAMES: dict[type[BaseException], str] = {
+    StepError: _AWS + "StepError",
+    StepInterruptedError: _AWS + "StepInterruptedError",
+    ChildContextError: _AWS + "ChildContextError",
+    InvokeError: _AWS + "InvokeError",
+    WaitForConditionError: _AWS + "WaitForConditionError",
+    CallbackError: _AWS + "CallbackError",
+    CallbackFailedError: _AWS + "CallbackExternalError",
+    CallbackTimeoutError: _AWS + "CallbackTimeoutError",
+    CallbackSubmitterError: _AWS + "CallbackSubmitterError",
+    SerDesError: _AWS + "SerDesError",
+    PayloadTooLargeError: _AWS + "SerDesError",
+    ValidationError: _AWS + "ValidationError",
+    NonDeterministicExecutionError: _AWS + "NonDeterministicExecutionError",
+    CheckpointError: _AWS + "CheckpointError",
+    ExecutionStateError: _AWS + "GetExecutionStateError",
+}
+
+
+def _read_names(*classes: type[BaseException]) -> dict[str, type[BaseException]]:
+    """Both names each class may be recorded under: AWS's and ``durable_async.*``."""
+    names: dict[str, type[BaseException]] = {}
+    for cls in classes:
+        names[f"durable_async.{cls.__qualname__}"] = cls
+        names[_WIRE_NAMES[cls]] = cls
+    return names
+
+
+#: Recorded serialization failures, raised as ``SerDesError`` by every operation.
+_SERDES_TYPES = frozenset(_read_names(SerDesError, PayloadTooLargeError))
+#: Recorded step failures (a ``wait_for_callback`` submitter's, say).
+STEP_ERROR_TYPES = frozenset(_read_names(StepError, StepInterruptedError))
 
 _SPECIFIC: dict[str, type[DurableOperationError]] = {
-    f"durable_async.{cls.__qualname__}": cls
-    for cls in (
+    name: cls  # type: ignore[misc]
+    for name, cls in _read_names(
         StepError,
         StepInterruptedError,
         ChildContextError,
@@ -337,5 +377,5 @@ _SPECIFIC: dict[str, type[DurableOperationError]] = {
         CallbackFailedError,
         CallbackTimeoutError,
         CallbackSubmitterError,
-    )
+    ).items()
 }

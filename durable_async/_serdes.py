@@ -47,11 +47,11 @@ class SerDes(Protocol[T]):
 
 
 class JsonSerDes(Generic[T]):
-    """Plain ``json``; what execution input and output use."""
+    """Plain ``json`` (default separators, as AWS's SDK writes it): invoke payloads/results."""
 
     def serialize(self, value: T, context: SerDesContext) -> str:
-        """Encode as compact JSON."""
-        return json.dumps(value, separators=(",", ":"))
+        """Encode as JSON."""
+        return json.dumps(value)
 
     def deserialize(self, data: str, context: SerDesContext) -> T:
         """Decode JSON."""

@@ -174,7 +174,7 @@ async def test_unhandled_callback_failure_fails_the_execution() -> None:
     result = await LocalRunner(handler, backend).resume(arn)
     assert result.status == "FAILED"
     assert result.error is not None
-    assert result.error.type == "durable_async.CallbackFailedError"
+    assert result.error.type == "aws_durable_execution_sdk_python.exceptions.CallbackExternalError"
     assert result.error.message == "nope"
 
 

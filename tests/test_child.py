@@ -265,11 +265,11 @@ async def test_failed_inner_step_is_rebuilt_as_step_error_cause() -> None:
     assert result.result == "handled"
     expected = (
         ChildContextError,
-        "durable_async.StepError: step broke",
-        "durable_async.StepError",
+        "aws_durable_execution_sdk_python.exceptions.StepError: step broke",
+        "aws_durable_execution_sdk_python.exceptions.StepError",
         "step broke",
         StepError,
-        "durable_async.StepError",
+        "aws_durable_execution_sdk_python.exceptions.StepError",
         "step broke",
     )
     assert seen == [expected, expected]
@@ -287,7 +287,7 @@ async def test_unhandled_child_failure_fails_the_execution() -> None:
     result = await LocalRunner(handler).run()
     assert result.status == "FAILED"
     assert result.error is not None
-    assert result.error.type == "durable_async.ChildContextError"
+    assert result.error.type == "aws_durable_execution_sdk_python.exceptions.ChildContextError"
     assert result.error.message == "bad"
 
 

@@ -128,7 +128,7 @@ async def test_non_json_input_fails_the_execution() -> None:
     arn = backend.start_execution("{not json")
     output = await invoke_once(noop, backend, arn)
     assert output["Status"] == "FAILED"
-    assert output["Error"]["ErrorType"] == "durable_async.SerDesError"
+    assert output["Error"]["ErrorType"] == "aws_durable_execution_sdk_python.exceptions.SerDesError"
     assert "not JSON" in output["Error"]["ErrorMessage"]
 
 

@@ -85,7 +85,7 @@ async def test_invoke_sends_payload_and_options_and_returns_the_target_result() 
     assert update.action is OperationAction.START
     assert update.name == "add"
     assert update.sub_type == OperationSubType.CHAINED_INVOKE
-    assert update.payload == '{"items":[1,2,3]}'
+    assert update.payload == '{"items": [1, 2, 3]}'
     assert update.chained_invoke_options == ChainedInvokeOptions(
         "arn:aws:lambda:us-east-1:123456789012:function:adder:live", "tenant-7"
     )
@@ -239,7 +239,7 @@ async def test_unhandled_invoke_failure_fails_the_caller() -> None:
     )
     output = await invoke_once(handler, backend, arn)
     assert output["Status"] == "FAILED"
-    assert output["Error"]["ErrorType"] == "durable_async.InvokeError"
+    assert output["Error"]["ErrorType"] == "aws_durable_execution_sdk_python.exceptions.InvokeError"
     assert output["Error"]["ErrorMessage"] == "stopped"
 
 

@@ -93,7 +93,7 @@ async def test_oversized_step_result_fails_the_step_the_same_way_on_replay(value
     (op,) = step_ops(backend, result.arn)
     assert op.status is OperationStatus.FAILED
     assert op.step_details.result is None
-    assert op.step_details.error.type == "durable_async.PayloadTooLargeError"
+    assert op.step_details.error.type == "aws_durable_execution_sdk_python.exceptions.SerDesError"
 
 
 @pytest.mark.anyio
@@ -110,7 +110,7 @@ async def test_unserializable_step_result_is_recorded_as_a_failure() -> None:
 
     output = await invoke_once(handler, backend, arn)
     assert output["Status"] == "FAILED"
-    assert output["Error"]["ErrorType"] == "durable_async.SerDesError"
+    assert output["Error"]["ErrorType"] == "aws_durable_execution_sdk_python.exceptions.SerDesError"
     assert "Opaque" in output["Error"]["ErrorMessage"]
     assert actions(backend)[-1] == ("STEP", "FAIL", "opaque")
     # Not retried: a serialization failure is not a failed attempt.
@@ -201,5 +201,5 @@ async def test_non_json_handler_result_fails(value: Any) -> None:
 
     output = await invoke_once(handler, backend, arn)
     assert output["Status"] == "FAILED"
-    assert output["Error"]["ErrorType"] == "durable_async.SerDesError"
+    assert output["Error"]["ErrorType"] == "aws_durable_execution_sdk_python.exceptions.SerDesError"
     assert "not JSON-serializable" in output["Error"]["ErrorMessage"]

@@ -116,7 +116,10 @@ async def test_changed_step_name_is_non_deterministic() -> None:
     output = await invoke_once(v2, backend, arn)
     assert output["Status"] == "FAILED"
     error = output["Error"]
-    assert error["ErrorType"] == "durable_async.NonDeterministicExecutionError"
+    assert (
+        error["ErrorType"]
+        == "aws_durable_execution_sdk_python.exceptions.NonDeterministicExecutionError"
+    )
     assert "'charge_card'" in error["ErrorMessage"]
     assert "'refund_card'" in error["ErrorMessage"]
 
@@ -148,7 +151,10 @@ async def test_changed_operation_type_is_non_deterministic_even_if_caught() -> N
     assert "STEP/Step" in message
     # Catching the error does not let the handler succeed on a diverged history.
     assert output["Status"] == "FAILED"
-    assert output["Error"]["ErrorType"] == "durable_async.NonDeterministicExecutionError"
+    assert (
+        output["Error"]["ErrorType"]
+        == "aws_durable_execution_sdk_python.exceptions.NonDeterministicExecutionError"
+    )
     assert "Result" not in output
 
 

@@ -122,7 +122,10 @@ async def test_non_retryable_checkpoint_failure_fails_the_execution() -> None:
     )
     output = await invoke_once(handler, backend, arn)
     assert output["Status"] == "FAILED"
-    assert output["Error"]["ErrorType"] == "durable_async.CheckpointError"
+    assert (
+        output["Error"]["ErrorType"]
+        == "aws_durable_execution_sdk_python.exceptions.CheckpointError"
+    )
     assert output["Error"]["ErrorMessage"] == "access denied to the execution"
     assert len(swallowed) == 1
     assert isinstance(swallowed[0], CheckpointError)
@@ -207,7 +210,10 @@ async def test_initial_state_paging_failure(retryable: bool) -> None:
     else:
         output = await handler.invoke_async(event, client=backend)
         assert output["Status"] == "FAILED"
-        assert output["Error"]["ErrorType"] == "durable_async.ExecutionStateError"
+        assert (
+            output["Error"]["ErrorType"]
+            == "aws_durable_execution_sdk_python.exceptions.GetExecutionStateError"
+        )
 
 
 @pytest.mark.anyio

@@ -134,7 +134,7 @@ def test_unencodable_values_raise_serdes_error(value: Any, match: str) -> None:
 
 
 def test_json_and_passthrough_serdes() -> None:
-    assert JsonSerDes[Any]().serialize({"a": [1, 2]}, CTX) == '{"a":[1,2]}'
+    assert JsonSerDes[Any]().serialize({"a": [1, 2]}, CTX) == '{"a": [1, 2]}'
     assert JsonSerDes[Any]().deserialize('{"a":[1,2]}', CTX) == {"a": [1, 2]}
     assert PassThroughSerDes().serialize("raw <text>", CTX) == "raw <text>"
     assert PassThroughSerDes().deserialize("raw <text>", CTX) == "raw <text>"

@@ -193,7 +193,7 @@ async def test_retry_delays_are_checkpointed_and_each_retry_suspends() -> None:
     assert runner.backend.now - start_time == timedelta(seconds=8)
     # The execution fails with the StepError the handler let escape.
     assert result.error is not None
-    assert result.error.type == "durable_async.StepError"
+    assert result.error.type == "aws_durable_execution_sdk_python.exceptions.StepError"
     assert result.error.message == "nope"
     (op,) = [o for o in result.operations if o.type is OperationType.STEP]
     assert op.status is OperationStatus.FAILED
@@ -398,7 +398,7 @@ async def test_interrupted_at_most_once_attempt_is_not_rerun() -> None:
     assert result.result == "interrupted"
     assert runs == []
     (error,) = caught
-    assert error.error_type == "durable_async.StepInterruptedError"
+    assert error.error_type == "aws_durable_execution_sdk_python.exceptions.StepInterruptedError"
     assert "charge" in str(error)
     assert actions(backend) == [("STEP", "FAIL", "charge")]
 
@@ -435,7 +435,7 @@ async def test_interrupted_at_most_once_attempt_retries_per_strategy() -> None:
     ]
     retry = sent_updates(backend)[0]
     assert retry.error is not None
-    assert retry.error.type == "durable_async.StepInterruptedError"
+    assert retry.error.type == "aws_durable_execution_sdk_python.exceptions.StepInterruptedError"
 
 
 @pytest.mark.anyio

@@ -236,7 +236,10 @@ async def test_unhandled_failure_fails_the_execution_with_the_callback_error() -
     backend.fail_callback(the_callback_id(backend, arn), ErrorObject(message="no", type="X"))
     output = await invoke_once(handler, backend, arn)
     assert output["Status"] == "FAILED"
-    assert output["Error"]["ErrorType"] == "durable_async.CallbackFailedError"
+    assert (
+        output["Error"]["ErrorType"]
+        == "aws_durable_execution_sdk_python.exceptions.CallbackExternalError"
+    )
     assert output["Error"]["ErrorMessage"] == "no"
 
 
@@ -371,5 +374,5 @@ async def test_no_retry_submitter_fails_at_once() -> None:
     assert result.invocations == 1
     assert attempts == [1]
     assert result.error is not None
-    assert result.error.type == "durable_async.CallbackSubmitterError"
+    assert result.error.type == "aws_durable_execution_sdk_python.exceptions.CallbackSubmitterError"
     assert result.error.message == "down"

@@ -308,7 +308,7 @@ async def test_exhausted_attempts_fail_the_condition() -> None:
     assert checks == [1, 2, 3]
     expected = (
         WaitForConditionError,
-        "durable_async.WaitForConditionError",
+        "aws_durable_execution_sdk_python.exceptions.WaitForConditionError",
         "the condition was not met within 3 attempts",
     )
     assert seen == [expected, expected]
@@ -327,7 +327,7 @@ async def test_unhandled_condition_failure_fails_the_execution() -> None:
     result = await LocalRunner(handler).run()
     assert result.status == "FAILED"
     assert result.error is not None
-    assert result.error.type == "durable_async.WaitForConditionError"
+    assert result.error.type == "aws_durable_execution_sdk_python.exceptions.WaitForConditionError"
     assert result.error.message == "no"
 
 

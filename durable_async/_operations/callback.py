@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from durable_async._config import CallbackConfig, StepConfig, WaitForCallbackConfig
 from durable_async._errors import (
+    STEP_ERROR_TYPES,
     CallbackError,
     CallbackFailedError,
     CallbackSubmitterError,
@@ -169,7 +170,7 @@ async def surface_callback_failure(
             ):
                 raise callback_error(op) from None
             raise inner from None
-        if isinstance(inner, StepError) or failure.error_type == "durable_async.StepError":
+        if isinstance(inner, StepError) or failure.error_type in STEP_ERROR_TYPES:
             submitter = rt.log.get(operation_id(context_operation_id, 2))
             details = submitter.step_details if submitter is not None else None
             error = details.error if details is not None and details.error else None

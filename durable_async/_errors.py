@@ -334,7 +334,9 @@ _AWS = "aws_durable_execution_sdk_python.exceptions."
 #: Wire names of the SDK's own errors: AWS's names, so histories are interchangeable.
 _WIRE_NAMES: dict[type[BaseException], str] = {
     StepError: _AWS + "StepError",
-    StepInterruptedError: _AWS + "StepInterruptedError",
+    # Raised as a step's failure it is AWS's StepError; the interruption itself is recorded
+    # on the step as STEP_INTERRUPTED_TYPE (see below).
+    StepInterruptedError: _AWS + "StepError",
     ChildContextError: _AWS + "ChildContextError",
     InvokeError: _AWS + "InvokeError",
     WaitForConditionError: _AWS + "WaitForConditionError",
@@ -351,12 +353,17 @@ _WIRE_NAMES: dict[type[BaseException], str] = {
 }
 
 
+#: The type a step records for an at-most-once attempt cut off by a crash.
+STEP_INTERRUPTED_TYPE = _AWS + "StepInterruptedError"
+_RECORDED_AS: dict[type[BaseException], str] = {StepInterruptedError: STEP_INTERRUPTED_TYPE}
+
+
 def _read_names(*classes: type[BaseException]) -> dict[str, type[BaseException]]:
     """Both names each class may be recorded under: AWS's and ``durable_async.*``."""
     names: dict[str, type[BaseException]] = {}
     for cls in classes:
         names[f"durable_async.{cls.__qualname__}"] = cls
-        names[_WIRE_NAMES[cls]] = cls
+        names[_RECORDED_AS.get(cls) or _WIRE_NAMES[cls]] = cls
     return names
 
 

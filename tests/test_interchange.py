@@ -59,7 +59,7 @@ async def test_a_child_failure_recorded_by_aws_replays_with_a_typed_cause() -> N
             ),
         ),
     )
-    seen: list[type[BaseException]] = []
+    seen: list[object] = []
 
     async def child(child_ctx: DurableContext) -> str:
         return "not re-run"

@@ -14,13 +14,12 @@ import attrs
 
 from durable_async._config import StepConfig, StepSemantics
 from durable_async._errors import (
-    DurableOperationError,
+    STEP_INTERRUPTED_TYPE,
     PayloadTooLargeError,
     SerDesError,
     StepError,
     StepInterruptedError,
     error_object,
-    qualified_type,
     rebuild_failure,
 )
 from durable_async._identity import OperationIdentity
@@ -162,9 +161,8 @@ async def _after_failure(
 ) -> Any:
     """Checkpoint a retry and suspend, or checkpoint the failure and raise it."""
     recorded = error_object(error)
-    if isinstance(error, DurableOperationError) and not isinstance(error, StepInterruptedError):
-        # A nested operation error records its own type, like any other exception.
-        recorded = attrs.evolve(recorded, type=qualified_type(error))
+    if isinstance(error, StepInterruptedError):
+        recorded = attrs.evolve(recorded, type=STEP_INTERRUPTED_TYPE)
     strategy = config.retry_strategy or _DEFAULT_RETRY
     decision = strategy(error, attempt)
     if decision.should_retry:

@@ -9,6 +9,7 @@ already running loop (an aiohttp handler, a test) use ``await handler.invoke_asy
 from __future__ import annotations
 
 import asyncio
+import atexit
 import functools
 import logging
 import weakref
@@ -30,13 +31,20 @@ _DEFAULT_LOGGER = logging.getLogger("durable_async.handler")
 
 
 class _LoopResources:
-    """The SDK-owned client and thread limiter of one event loop."""
+    """The SDK-owned client and thread limiters of one event loop."""
 
-    __slots__ = ("client", "limiter")
+    __slots__ = ("client", "limiters")
 
-    def __init__(self, client: DurableExecutionClient | None, limiter: anyio.CapacityLimiter):
-        self.client = client
-        self.limiter = limiter
+    def __init__(self) -> None:
+        self.client: DurableExecutionClient | None = None
+        #: One limiter per thread bound, shared by the handlers that ask for that bound.
+        self.limiters: dict[int, anyio.CapacityLimiter] = {}
+
+    def limiter(self, max_threads: int) -> anyio.CapacityLimiter:
+        limiter = self.limiters.get(max_threads)
+        if limiter is None:
+            limiter = self.limiters[max_threads] = anyio.CapacityLimiter(max_threads)
+        return limiter
 
 
 _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopResources] = (
@@ -45,11 +53,11 @@ _per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopResources] 
 _runner: asyncio.Runner | None = None
 
 
-def _loop_resources(max_threads: int) -> _LoopResources:
+def _loop_resources() -> _LoopResources:
     loop = asyncio.get_running_loop()
     resources = _per_loop.get(loop)
     if resources is None:
-        resources = _per_loop[loop] = _LoopResources(None, anyio.CapacityLimiter(max_threads))
+        resources = _per_loop[loop] = _LoopResources()
     return resources
 
 
@@ -66,7 +74,22 @@ def process_runner() -> asyncio.Runner:
     global _runner
     if _runner is None:
         _runner = asyncio.Runner()
+        atexit.register(close_process_runner)
     return _runner
+
+
+def close_process_runner() -> None:
+    """Close the SDK's client on the process loop, then the loop (at interpreter exit)."""
+    global _runner
+    runner, _runner = _runner, None
+    if runner is None:
+        return
+    try:
+        resources = _per_loop.get(runner.get_loop())
+        if resources is not None and resources.client is not None:
+            runner.run(resources.client.aclose())
+    finally:
+        runner.close()
 
 
 class DurableHandler(Generic[R]):
@@ -117,10 +140,13 @@ class DurableHandler(Generic[R]):
         client: DurableExecutionClient | None = None,
     ) -> dict[str, Any]:
         """Run one invocation on the running loop and return the invocation output."""
-        resources = _loop_resources(self._max_threads)
+        resources = _loop_resources()
         backend = client or self._client or _default_client(resources)
         invocation = Invocation(
-            self.func, client=backend, logger=self._logger, limiter=resources.limiter
+            self.func,
+            client=backend,
+            logger=self._logger,
+            limiter=resources.limiter(self._max_threads),
         )
         return await invocation.run(event, lambda_context)
 

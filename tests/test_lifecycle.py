@@ -10,6 +10,7 @@ from support import actions, invoke_once, start
 
 import durable_async
 from durable_async import DurableContext, StepContext, current_context, durable_execution
+from durable_async._entry import _LoopResources, _per_loop, close_process_runner, process_runner
 from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
 
 
@@ -350,3 +351,26 @@ def test_a_plain_function_is_refused_at_decoration() -> None:
 
     with pytest.raises(TypeError, match="async def"):
         durable_execution(sync_handler)  # type: ignore[arg-type]
+
+
+def test_closing_the_process_runner_closes_the_sdk_client_then_the_loop() -> None:
+    closed: list[bool] = []
+
+    class RecordingBackend(MemoryBackend):
+        async def aclose(self) -> None:
+            closed.append(True)
+
+    loop = process_runner().get_loop()
+    resources = _loop_resources_of(loop)
+    resources.client = RecordingBackend()
+    close_process_runner()
+    assert closed == [True]
+    assert loop.is_closed()
+    assert process_runner().get_loop() is not loop  # a later invocation gets a new loop
+
+
+def _loop_resources_of(loop: asyncio.AbstractEventLoop) -> _LoopResources:
+    resources = _per_loop.get(loop)
+    if resources is None:
+        resources = _per_loop[loop] = _LoopResources()
+    return resources

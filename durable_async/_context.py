@@ -7,6 +7,7 @@ order in which ``gather`` or a ``TaskGroup`` happens to run things.
 
 from __future__ import annotations
 
+import math
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -43,7 +44,7 @@ from durable_async._operations.step import StepContext, run_step
 from durable_async._operations.wait import run_wait
 from durable_async._runtime import InvocationRuntime
 from durable_async._serdes import SerDes
-from durable_async._validation import validate_name
+from durable_async._validation import validate_function_name, validate_name, validate_tenant_id
 from durable_async._waits import WaitStrategy, WaitStrategyConfig, create_wait_strategy
 from durable_async._wire.enums import OperationSubType, OperationType
 from durable_async._wire.models import Operation
@@ -179,7 +180,7 @@ class DurableContext:
         *args: Any,
         name: str | None = None,
         config: StepConfig | None = None,
-    ) -> Coroutine[Any, Any, T]: ...
+    ) -> Coroutine[None, None, T]: ...
 
     @overload
     def step(
@@ -189,7 +190,7 @@ class DurableContext:
         *args: Any,
         name: str | None = None,
         config: StepConfig | None = None,
-    ) -> Coroutine[Any, Any, T]: ...
+    ) -> Coroutine[None, None, T]: ...
 
     def step(
         self,
@@ -198,7 +199,7 @@ class DurableContext:
         *args: Any,
         name: str | None = None,
         config: StepConfig | None = None,
-    ) -> Coroutine[Any, Any, Any]:
+    ) -> Coroutine[None, None, Any]:
         """Run ``func(step_context, *args)`` as a durable step and return its result.
 
         ``func`` may be ``async`` or plain; plain callables run in a worker thread. The
@@ -223,7 +224,7 @@ class DurableContext:
         hours: float = 0,
         days: float = 0,
         name: str | None = None,
-    ) -> Coroutine[Any, Any, None]:
+    ) -> Coroutine[None, None, None]:
         """Wait durably: the invocation ends and the service resumes it when time is up.
 
         Give a ``Duration``, a ``timedelta`` or seconds positionally, or keyword units
@@ -241,6 +242,9 @@ class DurableContext:
                 raw = Duration.coerce(duration).seconds and float(duration)
         else:
             raw = days * 86400 + hours * 3600 + minutes * 60 + seconds
+        if not math.isfinite(raw):
+            msg = f"a wait must last a finite number of seconds (got {raw})"
+            raise ValidationError(msg)
         if raw < 1:
             msg = f"a wait must last at least 1 second (got {raw:g} s)"
             raise ValidationError(msg)
@@ -257,7 +261,7 @@ class DurableContext:
         *args: Any,
         name: str | None = None,
         config: ChildConfig | None = None,
-    ) -> Coroutine[Any, Any, T]:
+    ) -> Coroutine[None, None, T]:
         """Run ``func(child_ctx, *args)`` with its own operation namespace; return its result.
 
         The result is checkpointed on a CONTEXT operation, so a finished child is not
@@ -281,7 +285,7 @@ class DurableContext:
         heartbeat_timeout: Duration | timedelta | float | None = None,
         serdes: SerDes[Any] | None = None,
         config: CallbackConfig | None = None,
-    ) -> Coroutine[Any, Any, Callback[Any]]:
+    ) -> Coroutine[None, None, Callback[Any]]:
         """Create a callback; hand ``callback.callback_id`` out, then ``await callback.result()``.
 
         Options may be given directly or as a ``CallbackConfig``; a timeout of 0 means none.
@@ -305,7 +309,7 @@ class DurableContext:
         *,
         name: str | None = None,
         config: WaitForCallbackConfig | None = None,
-    ) -> Coroutine[Any, Any, Any]:
+    ) -> Coroutine[None, None, Any]:
         """Create a callback, run ``submitter(callback_id, step_context)`` as a step, await it.
 
         Runs in a child context (subtype ``WaitForCallback``). Raises the callback's
@@ -339,19 +343,18 @@ class DurableContext:
         name: str | None = None,
         tenant_id: str | None = None,
         config: InvokeConfig | None = None,
-    ) -> Coroutine[Any, Any, Any]:
+    ) -> Coroutine[None, None, Any]:
         """Invoke another durable function with ``payload`` and return its result.
 
         The target runs as its own execution; this branch suspends until it ends. A failed,
         timed-out or stopped target raises ``InvokeError``. Never re-invoked on replay.
         """
-        if not isinstance(function_name, str) or not function_name:
-            msg = "function_name must be a non-empty function name or ARN"
-            raise ValidationError(msg)
+        validate_function_name(function_name)
         config = config or InvokeConfig(tenant_id=tenant_id)
         if tenant_id is not None and config.tenant_id != tenant_id:
             msg = "give the tenant either directly or in config, not both"
             raise ValidationError(msg)
+        validate_tenant_id(config.tenant_id)
         identity, recorded = self._issue(
             OperationType.CHAINED_INVOKE, OperationSubType.CHAINED_INVOKE, validate_name(name)
         )
@@ -366,7 +369,7 @@ class DurableContext:
         strategy: WaitStrategy | WaitStrategyConfig[T],
         name: str | None = None,
         serdes: SerDes[Any] | None = None,
-    ) -> Coroutine[Any, Any, T]:
+    ) -> Coroutine[None, None, T]:
         """Poll ``check(state, check_context)`` durably until ``strategy`` says stop.
 
         Each check's new state is checkpointed; between checks the invocation suspends
@@ -394,15 +397,15 @@ class DurableContext:
 
     # -- replay-safe helpers -------------------------------------------------------------
 
-    def now(self) -> Coroutine[Any, Any, datetime]:
+    def now(self) -> Coroutine[None, None, datetime]:
         """The current UTC time, recorded once so replays see the same value."""
         return self.step(recorded_now)
 
-    def uuid4(self) -> Coroutine[Any, Any, _uuid.UUID]:
+    def uuid4(self) -> Coroutine[None, None, _uuid.UUID]:
         """A random UUID, recorded once so replays see the same value."""
         return self.step(recorded_uuid4)
 
-    def random(self) -> Coroutine[Any, Any, float]:
+    def random(self) -> Coroutine[None, None, float]:
         """A float in [0, 1), recorded once so replays see the same value."""
         return self.step(recorded_random)
 

@@ -33,6 +33,9 @@ class Duration:
     ) -> Duration:
         """Build from any mix of units."""
         total = days * 86400 + hours * 3600 + minutes * 60 + seconds
+        if not math.isfinite(total):
+            msg = f"a duration must be a finite number of seconds (got {total})"
+            raise ValidationError(msg)
         # Round away float noise first: 8.3 minutes is 498 s, not 498.00000000000006 -> 499.
         return cls(math.ceil(round(total, 6)))
 

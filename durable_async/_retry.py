@@ -99,6 +99,10 @@ def _error_filter(
 ) -> Callable[[Exception], bool]:
     if patterns is None and types is None:
         return lambda _: True
+    if isinstance(patterns, str | re.Pattern):
+        patterns = [patterns]  # one pattern, not a sequence of characters
+    if isinstance(types, type):
+        types = [types]
     pattern_list = list(patterns or ())
     type_tuple = tuple(types or ())
 

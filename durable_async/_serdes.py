@@ -25,6 +25,8 @@ T = TypeVar("T")
 
 #: The service stores at most this many bytes of UTF-8 per operation payload.
 PAYLOAD_LIMIT_BYTES = 256 * 1024
+#: A chained invocation's input (and its target's result) may be larger: up to 1 MiB.
+INVOKE_PAYLOAD_LIMIT_BYTES = 1024 * 1024
 
 
 @attrs.frozen

@@ -38,3 +38,28 @@ def validate_operation_id(operation_id: str) -> None:
     if _OPERATION_ID.fullmatch(operation_id) is None:
         msg = f"invalid operation id {operation_id!r}: 1-64 characters from [A-Za-z0-9_-]"
         raise ValidationError(msg)
+
+
+_FUNCTION = re.compile(
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
+)
+_TENANT = re.compile(r"[a-zA-Z0-9._:/=+\-@ ]{1,256}")
+
+
+def validate_function_name(name: str) -> str:
+    """Return ``name`` if the service accepts it as an invoke target (name, ARN, qualifier)."""
+    if not isinstance(name, str) or len(name) > 256 or _FUNCTION.fullmatch(name) is None:
+        msg = f"invalid function name {name!r}: give a function name, name:qualifier or ARN"
+        raise ValidationError(msg)
+    return name
+
+
+def validate_tenant_id(tenant_id: str | None) -> str | None:
+    """Return ``tenant_id`` if the service accepts it (1-256 of ``[a-zA-Z0-9._:/=+-@ ]``)."""
+    if tenant_id is not None and (
+        not isinstance(tenant_id, str) or _TENANT.fullmatch(tenant_id) is None
+    ):
+        msg = f"invalid tenant id {tenant_id!r}: 1-256 characters from a-z A-Z 0-9 . _ : / = + - @"
+        raise ValidationError(msg)
+    return tenant_id

@@ -19,7 +19,7 @@ from durable_async import (
     durable_execution,
 )
 from durable_async._identity import operation_id
-from durable_async._serdes import PAYLOAD_LIMIT_BYTES
+from durable_async._serdes import INVOKE_PAYLOAD_LIMIT_BYTES
 from durable_async._wire.enums import (
     OperationAction,
     OperationStatus,
@@ -277,7 +277,7 @@ async def test_payload_over_the_limit_is_rejected_before_anything_is_sent() -> N
     @durable_execution
     async def handler(event: Any, ctx: DurableContext) -> str:
         try:
-            await ctx.invoke("target", "x" * PAYLOAD_LIMIT_BYTES, name="big")
+            await ctx.invoke("target", "x" * INVOKE_PAYLOAD_LIMIT_BYTES, name="big")
         except PayloadTooLargeError as exc:
             caught.append(exc)
         return "rejected"
@@ -285,8 +285,8 @@ async def test_payload_over_the_limit_is_rejected_before_anything_is_sent() -> N
     output = await invoke_once(handler, backend, arn)
     assert output == {"Status": "SUCCEEDED", "Result": '"rejected"'}
     (error,) = caught
-    assert error.size == PAYLOAD_LIMIT_BYTES + 2
-    assert error.limit == PAYLOAD_LIMIT_BYTES
+    assert error.size == INVOKE_PAYLOAD_LIMIT_BYTES + 2  # the service takes up to 1 MiB
+    assert error.limit == INVOKE_PAYLOAD_LIMIT_BYTES
     assert "big" in str(error)
     assert invoke_updates(backend) == []
     assert backend.pending_invokes(arn) == []

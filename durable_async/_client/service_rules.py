@@ -118,6 +118,7 @@ _ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _NAME = re.compile(r"[\x20-\x7e]{1,256}")
 _SUB_TYPE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _PAYLOAD_LIMIT = 256 * 1024
+_INVOKE_PAYLOAD_LIMIT = 1024 * 1024
 _ERROR_LIMIT = 32 * 1024
 
 
@@ -139,8 +140,8 @@ _VALID_ACTIONS = {
     },
     OperationType.CONTEXT: {OperationAction.START, OperationAction.SUCCEED, OperationAction.FAIL},
     OperationType.WAIT: {OperationAction.START, OperationAction.CANCEL},
-    OperationType.CALLBACK: {OperationAction.START, OperationAction.CANCEL},
-    OperationType.CHAINED_INVOKE: {OperationAction.START, OperationAction.CANCEL},
+    OperationType.CALLBACK: {OperationAction.START},
+    OperationType.CHAINED_INVOKE: {OperationAction.START},
     OperationType.EXECUTION: {OperationAction.SUCCEED, OperationAction.FAIL},
 }
 #: Statuses an existing operation may be in for each (type, action); absent means "must
@@ -153,8 +154,6 @@ _FROM = {
     (OperationType.CONTEXT, OperationAction.SUCCEED): {OperationStatus.STARTED},
     (OperationType.CONTEXT, OperationAction.FAIL): {OperationStatus.STARTED},
     (OperationType.WAIT, OperationAction.CANCEL): {OperationStatus.STARTED},
-    (OperationType.CALLBACK, OperationAction.CANCEL): {OperationStatus.STARTED},
-    (OperationType.CHAINED_INVOKE, OperationAction.CANCEL): {OperationStatus.STARTED},
 }
 
 
@@ -192,8 +191,22 @@ def validate(params: CheckpointRequest, operations: Mapping[str, Operation]) -> 
 
 
 def _validate_transition(update: OperationUpdate, current: Operation | None) -> None:
-    if update.action not in _VALID_ACTIONS[update.type]:
-        _reject(f"invalid action {update.action} for a {update.type} operation")
+    action = update.action
+    if action not in _VALID_ACTIONS[update.type]:
+        _reject(f"invalid action {action} for a {update.type} operation")
+    if action is OperationAction.FAIL and update.payload is not None:
+        _reject("a FAIL update carries no payload")
+    if action is OperationAction.SUCCEED and update.error is not None:
+        _reject("a SUCCEED update carries no error")
+    if update.type is OperationType.STEP and action is OperationAction.RETRY:
+        if update.step_options is None:
+            _reject("a RETRY update needs StepOptions")
+        if update.error is not None and update.payload is not None:
+            _reject("a RETRY update carries an error or a payload, not both")
+    if update.type is OperationType.CHAINED_INVOKE and update.chained_invoke_options is None:
+        _reject("a CHAINED_INVOKE START needs ChainedInvokeOptions")
+    if update.type is OperationType.WAIT and action is OperationAction.CANCEL and current is None:
+        _reject("cannot cancel a WAIT that does not exist")
     if update.type is OperationType.EXECUTION or current is None:
         return
     if (
@@ -203,13 +216,9 @@ def _validate_transition(update: OperationUpdate, current: Operation | None) -> 
         or (update.parent_id is not None and update.parent_id != current.parent_id)
     ):
         _reject(f"operation {update.id} does not match the recorded operation")
-    allowed = _FROM.get((update.type, update.action))
+    allowed = _FROM.get((update.type, action))
     if allowed is None or current.status not in allowed:
-        _reject(f"cannot {update.action} a {update.type} operation that is {current.status}")
-    if update.action is OperationAction.FAIL and update.payload is not None:
-        _reject("a FAIL update carries no payload")
-    if update.action is OperationAction.SUCCEED and update.error is not None:
-        _reject("a SUCCEED update carries no error")
+        _reject(f"cannot {action} a {update.type} operation that is {current.status}")
 
 
 def _validate_fields(update: OperationUpdate) -> None:
@@ -222,12 +231,13 @@ def _validate_fields(update: OperationUpdate) -> None:
         problems.append(f"Name {update.name!r}")
     if update.sub_type is not None and _SUB_TYPE.fullmatch(update.sub_type) is None:
         problems.append(f"SubType {update.sub_type!r}")
+    limit = _INVOKE_PAYLOAD_LIMIT if update.type is OperationType.CHAINED_INVOKE else _PAYLOAD_LIMIT
     if (
         update.type is not OperationType.EXECUTION
         and update.payload is not None
-        and len(update.payload.encode("utf-8")) > _PAYLOAD_LIMIT
+        and len(update.payload.encode("utf-8")) > limit
     ):
-        problems.append("Payload larger than 256 KiB")
+        problems.append(f"Payload larger than {limit // 1024} KiB")
     if update.error is not None and len(json.dumps(to_wire(update.error))) > _ERROR_LIMIT:
         problems.append("Error object larger than 32 KiB")
     if problems:

@@ -130,7 +130,12 @@ async def wait_for_callback_body(
     prefix: str,
     config: WaitForCallbackConfig,
 ) -> Any:
-    """The child context of ``wait_for_callback``: callback, submitter step, result."""
+    """The child context of ``wait_for_callback``: callback, submitter step, result.
+
+    The inner operations are named as AWS's SDK names them; a name so long that they would
+    exceed the service's 256 characters is shortened for them (only for them).
+    """
+    prefix = prefix[: 256 - len("create callback id")]
     callback = await child.create_callback(
         name=f"{prefix}create callback id", config=config.callback_config()
     )

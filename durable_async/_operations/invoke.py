@@ -13,6 +13,7 @@ from durable_async._errors import InvokeError
 from durable_async._identity import OperationIdentity
 from durable_async._operations._common import update
 from durable_async._serdes import (
+    INVOKE_PAYLOAD_LIMIT_BYTES,
     JSON,
     SerDesContext,
     check_payload_size,
@@ -40,7 +41,11 @@ async def run_invoke(
     if recorded is None:
         with rt.monitor.busy():
             data = await serialize(config.serdes_payload or JSON, payload, context)
-        check_payload_size(f"the payload of invoke {identity.name or function_name}", data)
+        check_payload_size(
+            f"the payload of invoke {identity.name or function_name}",
+            data,
+            INVOKE_PAYLOAD_LIMIT_BYTES,
+        )
         await rt.batcher.commit(
             update(
                 identity,

@@ -54,6 +54,10 @@ class ExecutionResult:
     arn: str
 
 
+#: The service fails a chained invocation whose target returns more than 1 MiB.
+_INVOKE_RESULT_LIMIT = 1024 * 1024
+
+
 class LocalRunner:
     """Runs a ``DurableHandler`` against a ``MemoryBackend`` until it ends or stalls."""
 
@@ -98,9 +102,14 @@ class LocalRunner:
         return await self.resume(arn)
 
     async def resume(self, arn: str) -> ExecutionResult:
-        """Keep invoking ``arn`` until it ends or nothing is due."""
+        """Keep invoking ``arn`` until it ends or nothing is due.
+
+        A failed invocation (a retryable backend error, a timeout) is retried as Lambda
+        would; if the last allowed invocation fails too, its error is raised.
+        """
         outputs: list[InvocationOutput] = []
         invocations = 0
+        failure: Exception | None = None
         while invocations < self.max_invocations:
             invocations += 1
             try:
@@ -109,8 +118,10 @@ class LocalRunner:
                     FakeLambdaContext(tenant_id=self._tenant_id),
                     client=self.backend,
                 )
-            except (BackendError, InvocationTimeoutError):
+            except (BackendError, InvocationTimeoutError) as error:
+                failure = error
                 continue  # Lambda retries a failed invocation
+            failure = None
             output = from_wire(raw, InvocationOutput)
             outputs.append(output)
             if output.status is not InvocationStatus.PENDING:
@@ -123,6 +134,8 @@ class LocalRunner:
             if due is None:
                 break
             self.backend.advance_to(due)
+        if failure is not None:
+            raise failure
         return self._result(arn, outputs[-1] if outputs else None, invocations, outputs)
 
     async def _run_invoked(self, arn: str) -> bool:
@@ -134,8 +147,7 @@ class LocalRunner:
         """
         ended = False
         for pending in self.backend.pending_invokes(arn):
-            name = pending.function_name.split(":function:")[-1].split(":")[0]
-            target = self.functions.get(pending.function_name) or self.functions.get(name)
+            target = self._target(pending.function_name)
             if target is None:
                 continue
             runner = LocalRunner(
@@ -154,7 +166,14 @@ class LocalRunner:
             outcome = await runner.resume(child_arn)
             if outcome.status is InvocationStatus.SUCCEEDED:
                 raw = None if outcome.result is None else json.dumps(outcome.result)
-                self.backend.complete_invoke(arn, pending.operation_id, result=raw)
+                if raw is not None and len(raw.encode("utf-8")) > _INVOKE_RESULT_LIMIT:
+                    error = ErrorObject(
+                        message="the invoked function's result is larger than 1 MiB",
+                        type="PayloadTooLarge",
+                    )
+                    self.backend.complete_invoke(arn, pending.operation_id, error=error)
+                else:
+                    self.backend.complete_invoke(arn, pending.operation_id, result=raw)
             elif outcome.status is InvocationStatus.FAILED:
                 error = outcome.error or ErrorObject(message="the invoked execution failed")
                 self.backend.complete_invoke(arn, pending.operation_id, error=error)
@@ -162,6 +181,14 @@ class LocalRunner:
                 continue  # the target waits; so does the invoke
             ended = True
         return ended
+
+    def _target(self, function_name: str) -> DurableHandler[Any] | None:
+        """The registered target for a name, ``name:qualifier`` or (partial) ARN."""
+        functions = self.functions
+        if function_name in functions:
+            return functions[function_name]
+        tail = function_name.split(":function:")[-1]  # "name" or "name:qualifier"
+        return functions.get(tail) or functions.get(tail.split(":")[0])
 
     def _result(
         self,

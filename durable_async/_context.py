@@ -7,7 +7,6 @@ order in which ``gather`` or a ``TaskGroup`` happens to run things.
 
 from __future__ import annotations
 
-import math
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -22,7 +21,7 @@ from durable_async._config import (
     StepConfig,
     WaitForCallbackConfig,
 )
-from durable_async._duration import Duration
+from durable_async._duration import Duration, wait_seconds
 from durable_async._errors import (
     NonDeterministicExecutionError,
     ValidationError,
@@ -230,25 +229,7 @@ class DurableContext:
         Give a ``Duration``, a ``timedelta`` or seconds positionally, or keyword units
         (``ctx.wait(minutes=5)``). At least one second.
         """
-        if duration is not None:
-            if seconds or minutes or hours or days:
-                msg = "give the wait's duration either positionally or as keywords, not both"
-                raise ValidationError(msg)
-            if isinstance(duration, timedelta):
-                raw = duration.total_seconds()
-            elif isinstance(duration, Duration):
-                raw = duration.seconds
-            else:
-                raw = Duration.coerce(duration).seconds and float(duration)
-        else:
-            raw = days * 86400 + hours * 3600 + minutes * 60 + seconds
-        if not math.isfinite(raw):
-            msg = f"a wait must last a finite number of seconds (got {raw})"
-            raise ValidationError(msg)
-        if raw < 1:
-            msg = f"a wait must last at least 1 second (got {raw:g} s)"
-            raise ValidationError(msg)
-        total = Duration.of(seconds=raw).seconds
+        total = wait_seconds(duration, days=days, hours=hours, minutes=minutes, seconds=seconds)
         identity, recorded = self._issue(
             OperationType.WAIT, OperationSubType.WAIT, validate_name(name)
         )

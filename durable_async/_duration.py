@@ -74,3 +74,33 @@ class Duration:
     def to_seconds(self) -> int:
         """Total whole seconds."""
         return self.seconds
+
+
+def wait_seconds(
+    duration: Duration | timedelta | float | None,
+    *,
+    days: float = 0,
+    hours: float = 0,
+    minutes: float = 0,
+    seconds: float = 0,
+) -> int:
+    """Whole seconds of a durable wait, given positionally or as units; at least one."""
+    if duration is not None:
+        if seconds or minutes or hours or days:
+            msg = "give the wait's duration either positionally or as keywords, not both"
+            raise ValidationError(msg)
+        if isinstance(duration, timedelta):
+            raw = duration.total_seconds()
+        elif isinstance(duration, Duration):
+            raw = duration.seconds
+        else:
+            raw = Duration.coerce(duration).seconds and float(duration)
+    else:
+        raw = days * 86400 + hours * 3600 + minutes * 60 + seconds
+    if not math.isfinite(raw):
+        msg = f"a wait must last a finite number of seconds (got {raw})"
+        raise ValidationError(msg)
+    if raw < 1:
+        msg = f"a wait must last at least 1 second (got {raw:g} s)"
+        raise ValidationError(msg)
+    return Duration.of(seconds=raw).seconds

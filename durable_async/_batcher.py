@@ -255,7 +255,11 @@ class CheckpointBatcher:
         self._settle(batch, Suspended)
 
     def _fail(self, batch: list[_Queued], error: BackendError) -> None:
-        self._logger.error("checkpointing failed: %s", error, extra={"executionArn": self._arn})
+        # The message, not the exception: a record kept by a handler must not pin the
+        # exception's traceback (and through it this invocation's loop objects).
+        self._logger.error(
+            "checkpointing failed: %s", str(error), extra={"executionArn": self._arn}
+        )
         self.failure = error
         self._settle(batch, error)
 

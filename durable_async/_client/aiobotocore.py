@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
@@ -100,18 +101,26 @@ class AioBotocoreClient(DurableExecutionClient):
         self._max_attempts = max_attempts
         self._client: Any = None
         self._stack: AsyncExitStack | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        # A weak reference: the SDK keeps one client per loop in a weak mapping keyed by
+        # the loop, so a strong one here would keep every finished loop alive.
+        self._loop: weakref.ref[asyncio.AbstractEventLoop] | None = None
         self._opening: asyncio.Lock | None = None
 
     def _check_loop(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._loop is not None and self._loop is not loop:
-            msg = (
-                "this AioBotocoreClient belongs to another event loop; create one client per "
-                "loop (the durable_execution decorator does this for you)"
-            )
-            raise RuntimeError(msg)
-        self._loop = loop
+        if self._loop is not None:
+            owner = self._loop()
+            if owner is loop:
+                return
+            if owner is not None:
+                msg = (
+                    "this AioBotocoreClient belongs to another event loop; create one client "
+                    "per loop (the durable_execution decorator does this for you)"
+                )
+                raise RuntimeError(msg)
+            # Its loop is gone, and the botocore client with it: start afresh here.
+            self._client, self._stack, self._opening = None, None, None
+        self._loop = weakref.ref(loop)
 
     async def _lambda(self) -> Any:
         if self._client is not None:
@@ -174,5 +183,6 @@ class AioBotocoreClient(DurableExecutionClient):
         """Close the botocore client and its connection pool."""
         stack, self._stack, self._client = self._stack, None, None
         self._loop = None
+        self._opening = None  # a lock belongs to its loop; the next loop makes its own
         if stack is not None:
             await stack.aclose()

@@ -32,6 +32,7 @@ from durable_async._errors import (
     SerDesError,
     StepError,
     StepInterruptedError,
+    UnawaitedOperationError,
     ValidationError,
     WaitForConditionError,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "StepError",
     "StepInterruptedError",
     "StepSemantics",
+    "UnawaitedOperationError",
     "ValidationError",
     "WaitForCallbackConfig",
     "WaitForConditionCheckContext",

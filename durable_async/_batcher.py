@@ -139,8 +139,7 @@ class CheckpointBatcher:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Queued(update, update_size(update), future))
         self._wake.set()
-        with self._monitor.busy():
-            await future
+        await future
 
     async def run(self) -> None:
         """The flush task: send queued updates until closed or stopped."""
@@ -244,7 +243,6 @@ class CheckpointBatcher:
             if item.future is not None and not item.future.done():
                 item.future.set_result(None)
         self._monitor.state_refreshed()
-        self._monitor.touch()
 
     def _revoke(self, batch: list[_Queued]) -> None:
         self._logger.warning(
@@ -252,6 +250,7 @@ class CheckpointBatcher:
             extra={"executionArn": self._arn},
         )
         self.revoked = True
+        self._monitor.release()
         self._settle(batch, Suspended)
 
     def _fail(self, batch: list[_Queued], error: BackendError) -> None:
@@ -269,7 +268,6 @@ class CheckpointBatcher:
         for item in items:
             if item.future is not None and not item.future.done():
                 item.future.set_exception(error() if isinstance(error, type) else error)
-        self._monitor.touch()
 
     def _settle_leftovers(self) -> None:
         if self._queue:

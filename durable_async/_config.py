@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 import attrs
 
-from durable_async._duration import Duration
-from durable_async._errors import ValidationError
+from durable_async._duration import Duration, name_invalid_fields, to_duration
 from durable_async._retry import RetryStrategy
 from durable_async._serdes import SerDes
 from durable_async._validation import validate_sub_type
@@ -39,16 +39,15 @@ class StepConfig:
     sub_type: str | None = attrs.field(default=None, validator=_check_sub_type, kw_only=True)
 
 
-def _check_seconds(_: object, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and (not isinstance(value, int) or value < 0):
-        msg = f"{attribute.name} must be a non-negative number of whole seconds"
-        raise ValidationError(msg)
+def _timeout_seconds(value: Duration | timedelta | float | None) -> int:
+    """Whole seconds of a callback timeout; ``None`` or ``0`` means no timeout.
 
-
-def _to_seconds(value: Any) -> int:
+    Takes what ``ctx.wait`` takes (a ``Duration``, a ``timedelta`` or seconds; fractions
+    round up) and rejects the same bad values, when the config is constructed.
+    """
     if value is None:
         return 0
-    return Duration.coerce(value).seconds
+    return to_duration(value).seconds
 
 
 @attrs.frozen
@@ -64,23 +63,30 @@ class ChildConfig:
     summary_generator: Callable[[Any], str] | None = attrs.field(default=None, kw_only=True)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=name_invalid_fields)
 class CallbackConfig:
-    """Timeouts and result decoding of a callback (``0`` means no timeout)."""
+    """Timeouts and result decoding of a callback.
 
-    timeout: int = attrs.field(default=0, converter=_to_seconds, validator=_check_seconds)
-    heartbeat_timeout: int = attrs.field(default=0, converter=_to_seconds, validator=_check_seconds)
+    The timeouts take a ``Duration``, a ``timedelta`` or seconds (fractions round up) and
+    are stored as whole seconds; ``0`` or ``None`` means no timeout.
+    """
+
+    timeout: int = attrs.field(default=0, converter=_timeout_seconds)
+    heartbeat_timeout: int = attrs.field(default=0, converter=_timeout_seconds)
     #: Decodes the success payload; by default the raw string is returned, as AWS does.
     serdes: SerDes[Any] | None = None
     sub_type: str | None = attrs.field(default=None, validator=_check_sub_type, kw_only=True)
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=name_invalid_fields)
 class WaitForCallbackConfig:
-    """A callback's options plus how the submitter step retries."""
+    """A callback's options plus how the submitter step retries.
 
-    timeout: int = attrs.field(default=0, converter=_to_seconds, validator=_check_seconds)
-    heartbeat_timeout: int = attrs.field(default=0, converter=_to_seconds, validator=_check_seconds)
+    The timeouts take what ``CallbackConfig``'s take.
+    """
+
+    timeout: int = attrs.field(default=0, converter=_timeout_seconds)
+    heartbeat_timeout: int = attrs.field(default=0, converter=_timeout_seconds)
     serdes: SerDes[Any] | None = None
     retry_strategy: RetryStrategy | None = None
 

@@ -28,7 +28,7 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
-from durable_async._operations._common import running_body
+from durable_async._operations._common import misuse_in_body
 from durable_async._operations.callback import (
     Callback,
     create_callback,
@@ -43,6 +43,8 @@ from durable_async._operations.step import StepContext, run_step
 from durable_async._operations.wait import run_wait
 from durable_async._runtime import InvocationRuntime
 from durable_async._serdes import SerDes
+from durable_async._suspend import Suspended
+from durable_async._tasks import TaskInfo, current_scope, current_task_info
 from durable_async._validation import validate_function_name, validate_name, validate_tenant_id
 from durable_async._waits import WaitStrategy, WaitStrategyConfig, create_wait_strategy
 from durable_async._wire.enums import OperationSubType, OperationType
@@ -78,7 +80,17 @@ class DurableContext:
     Not constructed by users: the ``durable_execution`` decorator passes one to the handler.
     """
 
-    __slots__ = ("_logger", "_next_id", "_parent_id", "_position", "_prefix", "_replaying", "_rt")
+    __slots__ = (
+        "_logger",
+        "_next_id",
+        "_owner",
+        "_parent_id",
+        "_position",
+        "_prefix",
+        "_replaying",
+        "_rt",
+        "_task_positions",
+    )
 
     def __init__(
         self,
@@ -93,6 +105,10 @@ class DurableContext:
         self._position = 0
         self._next_id: str | None = None
         self._replaying = replaying
+        #: The task whose operations get AWS's IDs: the one the context's body runs in.
+        self._owner: TaskInfo | None = current_task_info.get()
+        #: Positions of operations issued from other tasks, by task namespace.
+        self._task_positions: dict[str, int] = {}
         fields: dict[str, object] = {"executionArn": runtime.arn}
         if parent_id:
             fields["parentId"] = parent_id
@@ -134,35 +150,51 @@ class DurableContext:
     def _issue(
         self, type_: OperationType, sub_type: str, name: str | None
     ) -> tuple[OperationIdentity, Operation | None]:
-        body = running_body.get()
-        if body is not None:
-            msg = (
-                f"durable operations cannot run inside a step body or condition check "
-                f"({body!r} is running); group operations with run_in_child_context instead"
-            )
-            raise ValidationError(msg)
-        self._position += 1
-        op_id = self._next_id or operation_id(self._prefix, self._position)
-        self._next_id = None
+        misuse = misuse_in_body()
+        if misuse is not None:
+            raise misuse
+        op_id = self._allocate_id()
         identity = OperationIdentity(op_id, type_, sub_type, name, self._parent_id)
+        rt = self._rt
         try:
-            recorded = self._rt.log.match(identity)
+            recorded = rt.log.match(identity)
         except NonDeterministicExecutionError as error:
-            self._rt.record_fatal(error)
+            rt.record_fatal(error)
             raise
         if recorded is None or not recorded.status.is_terminal:
+            if rt.monitor.closed:
+                # The invocation is suspending (or over): cleanup and compensation code
+                # that runs while it unwinds must not start operations; they run in the
+                # invocation where the protected block really ends.
+                raise Suspended
             self._replaying = False
-        self._rt.monitor.touch()
         return identity, recorded
+
+    def _allocate_id(self) -> str:
+        """The next operation ID: AWS's for the context's own task, else the task's own."""
+        task = current_task_info.get()
+        if task is None or task is self._owner:
+            self._position += 1
+            op_id = self._next_id or operation_id(self._prefix, self._position)
+            self._next_id = None
+            return op_id
+        # Another task (gather, TaskGroup, create_task): its own deterministic sequence,
+        # so results never depend on the order in which the tasks happen to run.
+        key = task.namespace
+        position = self._task_positions.get(key, 0) + 1
+        self._task_positions[key] = position
+        return operation_id(f"{self._prefix or ''}:{key}", position)
 
     @contextmanager
     def _bound(self) -> Iterator[None]:
         """Make this the current context (and log scope) while its body runs."""
         reset_ctx = _current.set(self)
         reset_scope = current_log_scope.set(self._logger.scope)
+        reset_ns = current_scope.set(self._prefix or "")
         try:
             yield
         finally:
+            current_scope.reset(reset_ns)
             current_log_scope.reset(reset_scope)
             _current.reset(reset_ctx)
 
@@ -211,7 +243,10 @@ class DurableContext:
         identity, recorded = self._issue(
             OperationType.STEP, config.sub_type or OperationSubType.STEP, name
         )
-        return run_step(self._rt, identity, recorded, func, args, config, self._logger.scope.fields)  # type: ignore[arg-type]
+        return self._rt.issue(
+            run_step(self._rt, identity, recorded, func, args, config, self._logger.scope.fields),  # type: ignore[arg-type]
+            identity,
+        )
 
     def wait(
         self,
@@ -233,7 +268,7 @@ class DurableContext:
         identity, recorded = self._issue(
             OperationType.WAIT, OperationSubType.WAIT, validate_name(name)
         )
-        return run_wait(self._rt, identity, recorded, total)
+        return self._rt.issue(run_wait(self._rt, identity, recorded, total), identity)
 
     def run_in_child_context(
         self,
@@ -254,8 +289,11 @@ class DurableContext:
         identity, recorded = self._issue(
             OperationType.CONTEXT, config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT, name
         )
-        return run_child(
-            self._rt, identity, recorded, self._child_factory(identity.id), func, args, config
+        return self._rt.issue(
+            run_child(
+                self._rt, identity, recorded, self._child_factory(identity.id), func, args, config
+            ),
+            identity,
         )
 
     def create_callback(
@@ -281,7 +319,7 @@ class DurableContext:
             config.sub_type or OperationSubType.CALLBACK,
             validate_name(name),
         )
-        return create_callback(self._rt, identity, recorded, config)
+        return self._rt.issue(create_callback(self._rt, identity, recorded, config), identity)
 
     def wait_for_callback(
         self,
@@ -302,18 +340,21 @@ class DurableContext:
         identity, recorded = self._issue(
             OperationType.CONTEXT, OperationSubType.WAIT_FOR_CALLBACK, name
         )
-        child = run_child(
-            self._rt,
-            identity,
-            recorded,
-            self._child_factory(identity.id),
-            wait_for_callback_body,
-            (submitter, f"{name} " if name else "", config),
-            # The callback's serdes decodes its payload; the child stores the decoded value
-            # in the default encoding, as AWS's SDK does.
-            _DEFAULT_CHILD_CONFIG,
-        )
-        return surface_callback_failure(self._rt, identity.id, child)
+
+        def child() -> Coroutine[None, None, Any]:
+            return run_child(
+                self._rt,
+                identity,
+                recorded,
+                self._child_factory(identity.id),
+                wait_for_callback_body,
+                (submitter, f"{name} " if name else "", config),
+                # The callback's serdes decodes its payload; the child stores the decoded
+                # value in the default encoding, as AWS's SDK does.
+                _DEFAULT_CHILD_CONFIG,
+            )
+
+        return self._rt.issue(surface_callback_failure(self._rt, identity.id, child), identity)
 
     def invoke(
         self,
@@ -339,7 +380,9 @@ class DurableContext:
         identity, recorded = self._issue(
             OperationType.CHAINED_INVOKE, OperationSubType.CHAINED_INVOKE, validate_name(name)
         )
-        return run_invoke(self._rt, identity, recorded, function_name, payload, config)
+        return self._rt.issue(
+            run_invoke(self._rt, identity, recorded, function_name, payload, config), identity
+        )
 
     def wait_for_condition(
         self,
@@ -365,15 +408,18 @@ class DurableContext:
         identity, recorded = self._issue(
             OperationType.STEP, OperationSubType.WAIT_FOR_CONDITION, validate_name(name)
         )
-        return run_condition(
-            self._rt,
+        return self._rt.issue(
+            run_condition(
+                self._rt,
+                identity,
+                recorded,
+                check,
+                initial_state,
+                strategy,
+                serdes,
+                dict(self._logger.scope.fields),
+            ),
             identity,
-            recorded,
-            check,
-            initial_state,
-            strategy,
-            serdes,
-            dict(self._logger.scope.fields),
         )
 
     # -- replay-safe helpers -------------------------------------------------------------

@@ -18,6 +18,7 @@
     │       ├── CallbackTimeoutError    no result (or heartbeat) in time
     │       └── CallbackSubmitterError  wait_for_callback's submitter failed
     ├── NonDeterministicExecutionError  replay met a different operation than recorded
+    ├── UnawaitedOperationError         an operation was called but never awaited
     ├── InvocationTimeoutError          Lambda's timeout came with steps still running
     └── BackendError                    the durable-execution API failed
         ├── CheckpointError             CheckpointDurableExecution failed
@@ -187,6 +188,16 @@ class NonDeterministicExecutionError(DurableError):
     def __init__(self, message: str, operation_id: str | None = None) -> None:
         super().__init__(message)
         self.operation_id = operation_id
+
+
+class UnawaitedOperationError(DurableError):
+    """Raised when the handler ended while an operation it called was never awaited.
+
+    ``ctx.step(f)`` without ``await`` does nothing, yet takes an operation ID; the
+    execution fails instead of succeeding without the operation.
+    """
+
+    __module__ = "durable_async"
 
 
 class InvocationTimeoutError(DurableError):

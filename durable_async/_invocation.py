@@ -10,11 +10,12 @@ or been cancelled and awaited, and every queued checkpoint has been sent.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
 
 import anyio
 
@@ -27,12 +28,22 @@ from durable_async._errors import (
     InvalidEventError,
     InvocationTimeoutError,
     SerDesError,
+    UnawaitedOperationError,
     error_object,
 )
+from durable_async._identity import OperationIdentity
 from durable_async._logging import current_log_scope
 from durable_async._replay import OperationLog
 from durable_async._runtime import InvocationRuntime
 from durable_async._suspend import Suspended, SuspensionMonitor
+from durable_async._tasks import (
+    TaskInfo,
+    TaskRegistry,
+    current_scope,
+    current_task_info,
+    install_task_factory,
+    uninstall_task_factory,
+)
 from durable_async._wire.converter import to_wire
 from durable_async._wire.enums import InvocationStatus, OperationAction, OperationType
 from durable_async._wire.models import (
@@ -51,6 +62,7 @@ RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 50
 DEADLINE_MARGIN_SECONDS = (0.25, 3.0)
 
 Handler = Callable[[Any, DurableContext], Awaitable[Any]]
+T = TypeVar("T")
 
 
 def _parse_event(event: Any) -> tuple[str, str, list[dict[str, Any]], str | None]:
@@ -139,38 +151,54 @@ class Invocation:
         except SerDesError as exc:
             return _output(InvocationStatus.FAILED, error=error_object(exc))
 
-        monitor = SuspensionMonitor()
+        tasks = TaskRegistry()
+        monitor = SuspensionMonitor(tasks)
         batcher = CheckpointBatcher(self._client, arn, token, log, monitor, self._logger)
         rt = InvocationRuntime(
             arn=arn,
             log=log,
             batcher=batcher,
             monitor=monitor,
+            tasks=tasks,
             limiter=self._limiter,
             lambda_context=lambda_context,
             logger=self._logger,
         )
         ctx = DurableContext(rt, replaying=log.has_history)
-        flusher = asyncio.create_task(batcher.run(), name="durable_async checkpoint flusher")
+        flusher = _sdk_task(batcher.run(), "durable_async checkpoint flusher")
+        loop = asyncio.get_running_loop()
+        install_task_factory(loop)
         try:
-            handler_task = self._start_handler(ctx, input_value)
-            await self._until_done(rt, handler_task, _seconds_left(lambda_context))
-        except BaseException:
-            await _cancel_all(rt, [flusher])
-            raise
-        await _cancel_all(rt, [])
+            try:
+                handler_task = self._start_handler(ctx, input_value)
+                await self._until_done(rt, handler_task, _seconds_left(lambda_context))
+            except BaseException:
+                rt.monitor.close()
+                await _cancel_all(rt, [flusher])
+                rt.never_awaited()
+                raise
+            # The handler has ended: tasks it left behind are cancelled, and operations
+            # their cleanup code calls are refused (they raise the suspension signal).
+            rt.monitor.close()
+            await _cancel_all(rt, [])
+        finally:
+            uninstall_task_factory(loop)
         return await self._finish(rt, handler_task, flusher)
 
     def _start_handler(self, ctx: DurableContext, input_value: Any) -> asyncio.Task[Any]:
-        reset_ctx = _current.set(ctx)
-        reset_scope = current_log_scope.set(ctx.logger.scope)
-        try:
-            task = asyncio.create_task(
-                self._call_handler(input_value, ctx), name="durable_async handler"
-            )
-        finally:
-            current_log_scope.reset(reset_scope)
-            _current.reset(reset_ctx)
+        """Run the handler in a task of its own, the root of the invocation's tasks."""
+        root = TaskInfo(ctx._rt.tasks, "")
+        ctx._owner = root
+        context = contextvars.copy_context()
+        context.run(_current.set, ctx)
+        context.run(current_log_scope.set, ctx.logger.scope)
+        context.run(current_task_info.set, root)
+        context.run(current_scope.set, "")
+        # Created directly, not through the loop's task factory: the handler task is the
+        # root of the invocation's tasks, not a task spawned inside it.
+        task = asyncio.Task(
+            self._call_handler(input_value, ctx), name="durable_async handler", context=context
+        )
         ctx._rt.tasks.add(task)
         return task
 
@@ -182,7 +210,7 @@ class Invocation:
         rt: InvocationRuntime, handler_task: asyncio.Task[Any], seconds_left: float | None
     ) -> None:
         """Wait for the handler, suspending it once all is parked or time runs out."""
-        quiet = asyncio.create_task(rt.monitor.wait_quiescent(), name="durable_async quiescence")
+        quiet = _sdk_task(rt.monitor.wait_quiescent(), "durable_async quiescence")
         timeout = None if seconds_left is None else _budget(seconds_left)
         started = asyncio.get_running_loop().time()
         try:
@@ -227,6 +255,8 @@ class Invocation:
         elif rt.monitor.released:
             # Suspension was signalled (or the deadline came): work is pending, whatever
             # the handler made of it.
+            if not cancelled and (error is None or not _only_suspension(error)):
+                rt.swallowed_suspension(None, "the handler")
             output = _output(InvocationStatus.PENDING)
         elif cancelled or isinstance(error, asyncio.CancelledError):
             # Nobody in the SDK cancelled it: a CancelledError escaped user code.
@@ -236,10 +266,13 @@ class Invocation:
             output = _output(InvocationStatus.FAILED, error=cancelled_error)
         elif error is not None and _only_suspension(error):
             output = _output(InvocationStatus.PENDING)
+        elif error is None and (unawaited := rt.never_awaited()):
+            output = self._failed(_unawaited_error(unawaited))
         elif error is None:
             output = await self._succeeded(rt, handler_task.result())
         elif isinstance(error, Exception):
             output = self._failed(error)
+        rt.never_awaited()  # closes what was never awaited, so no warning is left behind
         await batcher.close(flusher)
         if error is not None and output is None:
             raise error  # KeyboardInterrupt, SystemExit and kin
@@ -276,6 +309,22 @@ class Invocation:
         # ``error_object`` fits the error within the service's 32 KiB, far below Lambda's
         # response limit, so a failure always travels in the output itself.
         return _output(InvocationStatus.FAILED, error=error_object(error))
+
+
+def _sdk_task(coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+    """A task of the SDK's own: never one of the invocation's, even in a nested run."""
+    context = contextvars.copy_context()
+    context.run(current_task_info.set, None)
+    return asyncio.get_running_loop().create_task(coro, name=name, context=context)
+
+
+def _unawaited_error(unawaited: list[OperationIdentity]) -> UnawaitedOperationError:
+    names = ", ".join(f"{op.type} {op.name or op.id!r}" for op in unawaited[:5])
+    more = f" and {len(unawaited) - 5} more" if len(unawaited) > 5 else ""
+    return UnawaitedOperationError(
+        f"the handler ended while {len(unawaited)} operation(s) it called were never "
+        f"awaited: {names}{more}; await every operation (or gather them)"
+    )
 
 
 def _budget(seconds_left: float) -> float:

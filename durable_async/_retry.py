@@ -10,11 +10,12 @@ import math
 import random
 import re
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from enum import StrEnum
 
 import attrs
 
-from durable_async._duration import Duration
+from durable_async._duration import Duration, name_invalid_fields, to_duration
 
 
 class JitterStrategy(StrEnum):
@@ -37,12 +38,16 @@ class JitterStrategy(StrEnum):
         return max(1, math.ceil(self.apply(base_delay)))
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=name_invalid_fields)
 class RetryDecision:
-    """Whether to retry, and after how long."""
+    """Whether to retry, and after how long.
+
+    ``delay`` takes a ``Duration``, a ``timedelta`` or seconds, rounded up to whole seconds;
+    the step waits at least the service's minimum of 1 s whatever the delay.
+    """
 
     should_retry: bool
-    delay: Duration = Duration()
+    delay: Duration = attrs.field(default=Duration(), converter=to_duration)
 
     @property
     def delay_seconds(self) -> int:
@@ -50,8 +55,8 @@ class RetryDecision:
         return self.delay.seconds
 
     @classmethod
-    def retry(cls, delay: Duration) -> RetryDecision:
-        """Retry after ``delay``."""
+    def retry(cls, delay: Duration | timedelta | float) -> RetryDecision:
+        """Retry after ``delay``: a ``Duration``, a ``timedelta`` or seconds."""
         return cls(True, delay)
 
     @classmethod
@@ -64,31 +69,42 @@ RetryStrategy = Callable[[Exception, int], RetryDecision]
 ErrorPattern = str | re.Pattern[str]
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=name_invalid_fields)
 class RetryStrategyConfig:
     """Exponential backoff: ``initial_delay * backoff_rate ** (attempt - 1)``, capped.
+
+    ``initial_delay`` and ``max_delay`` take a ``Duration``, a ``timedelta`` or a number of
+    seconds, as ``ctx.wait`` does, and are stored as ``Duration``. The service counts delays
+    in whole seconds, so fractions round up (``0.5`` -> 1 s, ``1.2`` -> 2 s); unlike a wait,
+    a delay below 1 s (even ``0``) is allowed, since every computed delay is raised to the
+    service's minimum of 1 s. Negative, infinite or non-numeric values raise
+    ``ValidationError`` here, not when a step fails.
 
     ``retryable_errors`` (substrings or regexes of the message) and ``retryable_error_types``
     restrict which errors retry; with neither set, every error does.
     """
 
     max_attempts: int = 3
-    initial_delay: Duration = Duration(5)
-    max_delay: Duration = Duration(300)
+    initial_delay: Duration = attrs.field(default=Duration(5), converter=to_duration)
+    max_delay: Duration = attrs.field(default=Duration(300), converter=to_duration)
     backoff_rate: float = 2.0
     jitter_strategy: JitterStrategy = JitterStrategy.FULL
     retryable_errors: Sequence[ErrorPattern] | None = None
     retryable_error_types: Sequence[type[Exception]] | None = None
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=name_invalid_fields)
 class LinearRetryStrategyConfig:
-    """Linear backoff: ``initial_delay + increment * (attempt - 1)``, capped."""
+    """Linear backoff: ``initial_delay + increment * (attempt - 1)``, capped.
+
+    The delays take a ``Duration``, a ``timedelta`` or seconds, with the rules of
+    ``RetryStrategyConfig``.
+    """
 
     max_attempts: int = 6
-    initial_delay: Duration = Duration(1)
-    increment: Duration = Duration(1)
-    max_delay: Duration = Duration(300)
+    initial_delay: Duration = attrs.field(default=Duration(1), converter=to_duration)
+    increment: Duration = attrs.field(default=Duration(1), converter=to_duration)
+    max_delay: Duration = attrs.field(default=Duration(300), converter=to_duration)
     jitter_strategy: JitterStrategy = JitterStrategy.FULL
     retryable_errors: Sequence[ErrorPattern] | None = None
     retryable_error_types: Sequence[type[Exception]] | None = None
@@ -206,9 +222,9 @@ class RetryPresets:
         )
 
     @staticmethod
-    def fixed(interval: Duration | None = None) -> RetryStrategy:
-        """The same delay (default 5 s) for 5 attempts, no jitter."""
-        delay = interval or Duration(5)
+    def fixed(interval: Duration | timedelta | float | None = None) -> RetryStrategy:
+        """The same delay (default 5 s; a ``Duration``, ``timedelta`` or seconds), 5 attempts."""
+        delay = Duration(5) if interval is None else to_duration(interval)
         return create_retry_strategy(
             RetryStrategyConfig(
                 max_attempts=5,

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
+import inspect
 import logging
-import weakref
+from collections.abc import Coroutine
 from typing import Any
 
 import anyio
 
 from durable_async._batcher import CheckpointBatcher
+from durable_async._identity import OperationIdentity
 from durable_async._replay import OperationLog
 from durable_async._suspend import SuspensionMonitor
+from durable_async._tasks import TaskRegistry
 
 
 class InvocationRuntime:
@@ -25,13 +27,13 @@ class InvocationRuntime:
         "batcher",
         "fatal",
         "deadline_left_nothing_pending",
+        "issued",
         "lambda_context",
         "limiter",
         "log",
         "logger",
         "monitor",
         "tasks",
-        "_last_tracked",
     )
 
     def __init__(
@@ -41,6 +43,7 @@ class InvocationRuntime:
         log: OperationLog,
         batcher: CheckpointBatcher,
         monitor: SuspensionMonitor,
+        tasks: TaskRegistry,
         limiter: anyio.CapacityLimiter,
         lambda_context: Any,
         logger: logging.Logger,
@@ -56,16 +59,47 @@ class InvocationRuntime:
         self.fatal: BaseException | None = None
         #: Set when Lambda's deadline cut running work while the service had nothing pending.
         self.deadline_left_nothing_pending = False
-        #: Tasks that ran operations of this invocation; none may outlive it.
-        self.tasks: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
-        self._last_tracked: asyncio.Task[Any] | None = None
+        #: Every live task created inside this invocation; none may outlive it.
+        self.tasks = tasks
+        #: The coroutine of every operation called, to find those never awaited.
+        self.issued: list[tuple[Coroutine[Any, Any, Any], OperationIdentity]] = []
 
-    def track_current_task(self) -> None:
-        """Remember the running task so the invocation can settle it before returning."""
-        task = asyncio.current_task()
-        if task is not None and task is not self._last_tracked:
-            self.tasks.add(task)
-            self._last_tracked = task
+    def issue(
+        self, coro: Coroutine[Any, Any, Any], identity: OperationIdentity
+    ) -> Coroutine[Any, Any, Any]:
+        """Remember an operation's coroutine (see ``never_awaited``) and hand it back."""
+        self.issued.append((coro, identity))
+        return coro
+
+    def never_awaited(self) -> list[OperationIdentity]:
+        """Close the operations' coroutines that never ran, and say whose they were."""
+        unawaited = []
+        for coro, identity in self.issued:
+            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+                coro.close()
+                unawaited.append(identity)
+        self.issued.clear()
+        return unawaited
+
+    def swallowed_suspension(self, context_id: str | None, what: str) -> None:
+        """Warn that ``what`` (a context's body) went on after its suspension began.
+
+        The context is not completed in this invocation: the operation whose suspension
+        was swallowed has not taken effect, so the next invocation replays the body.
+        """
+        suspended = self.monitor.suspended
+        parked = next((op for op in suspended if op.parent_id == context_id), None)
+        if parked is None and suspended:
+            parked = suspended[0]
+        label = "an operation" if parked is None else f"{parked.type} {parked.name or parked.id!r}"
+        self.logger.warning(
+            "%s went on after the suspension of %s was swallowed (an except clause caught "
+            "BaseException?); it is not completed in this invocation and runs again in the "
+            "next one",
+            what,
+            label,
+            extra={"executionArn": self.arn},
+        )
 
     def record_fatal(self, error: BaseException) -> None:
         """Remember the first error that must end the invocation."""

@@ -1,45 +1,120 @@
-"""Suspension: ending an invocation once every live branch waits on the service.
+"""Suspension: ending an invocation exactly when nothing belonging to it can move.
 
 An operation that cannot finish in this invocation (a durable wait, a retry scheduled for
-later, a callback nobody has answered yet) *parks*. A park may name the state it waits
-for: when a checkpoint response shows that state (a sibling's checkpoint came back with
-the callback answered or the timer fired), the park ends and the branch carries on in this
-invocation instead of the next. Parking does not end the invocation at once: sibling branches of a
-``gather`` or ``TaskGroup`` keep running, so their steps finish and are checkpointed in this
-invocation instead of being redone in the next. When no step body is running, no
-checkpoint is awaited and the event loop has run out of SDK activity for a few turns,
-every parked operation raises ``Suspended`` into user code and the invocation ends
-``PENDING``. Releasing parks by raising keeps suspension out of ``except Exception``.
+later, a callback nobody has answered yet) *parks*. A park names the state it waits for:
+when a checkpoint response shows that state (a sibling's checkpoint came back with the
+callback answered, the timer fired or the retry due), the park ends and the branch carries
+on in this invocation instead of the next.
+
+The invocation suspends when every task that belongs to it (see ``_tasks``) is finished,
+parked, or waiting on its siblings: joining tasks (``await task``, ``gather``, ``TaskGroup``
+and anyio task-group exits, ``asyncio.wait``) or blocked on an asyncio synchronisation
+primitive (``Event``, ``Lock``, ``Condition``, ``Semaphore``, ``Queue``, ``Barrier``). A
+task awaiting anything else (a timer, a thread, the network, a checkpoint), or running a
+step body whatever it awaits, is making progress, and the invocation waits for it. The
+decision is exact, not a count of quiet loop turns: it is re-examined whenever the task
+found blocking it moves, by a done callback on the future that task awaits, so nothing
+polls and nothing runs while no operation is parked. Releasing parks by raising
+``Suspended`` keeps suspension out of ``except Exception``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from types import CodeType
+from typing import Any, NoReturn
 
-#: Loop turns without SDK activity before the invocation counts as quiescent. A branch
-#: resuming from a finished step reaches its next operation within a few turns (task
-#: wake-up, ``gather`` callback, parent wake-up); nested groups add a few more.
-SETTLE_TURNS = 8
+from durable_async._identity import OperationIdentity
+from durable_async._tasks import TaskRegistry
 
 
 class Suspended(BaseException):
     """The invocation ends ``PENDING``; the service re-invokes it when work is due."""
 
 
+#: Returned by ``_blocker_of`` for a task that is runnable right now.
+_READY = object()
+#: ... and for a task whose state cannot be read (a foreign ``Task`` class): the deadline
+#: decides then.
+_OPAQUE = object()
+_NO_CONTEXT = contextvars.Context()
+
+
+def _internal_waits() -> frozenset[CodeType]:
+    """Code of the coroutines whose waits only sibling tasks can end."""
+    candidates: list[Any] = [
+        asyncio.TaskGroup.__aexit__,
+        getattr(asyncio.TaskGroup, "_aexit", None),
+        getattr(asyncio.tasks, "_wait", None),
+        asyncio.Event.wait,
+        asyncio.Condition.wait,
+        asyncio.Lock.acquire,
+        asyncio.Semaphore.acquire,
+        asyncio.Queue.get,
+        asyncio.Queue.put,
+        asyncio.Barrier.wait,
+    ]
+    return frozenset(f.__code__ for f in candidates if hasattr(f, "__code__"))
+
+
+_INTERNAL_WAITS = _internal_waits()
+_GATHERING: type[Any] | None = getattr(asyncio.tasks, "_GatheringFuture", None)
+
+
+def _innermost_code(task: asyncio.Task[Any]) -> CodeType | None:
+    """The code of the innermost coroutine ``task`` is suspended in."""
+    awaitable: Any = task.get_coro()
+    code = None
+    while awaitable is not None:
+        inner = getattr(awaitable, "cr_code", None) or getattr(awaitable, "gi_code", None)
+        if inner is None:
+            break
+        code = inner
+        awaitable = awaitable.cr_await if hasattr(awaitable, "cr_await") else awaitable.gi_yieldfrom
+    return code
+
+
+class _Park:
+    __slots__ = ("identity", "ready")
+
+    def __init__(self, ready: Callable[[], bool] | None, identity: OperationIdentity) -> None:
+        self.ready = ready
+        self.identity = identity
+
+
 class SuspensionMonitor:
-    """Counts running work and parked operations of one invocation."""
+    """Parked operations of one invocation, and the decision to suspend it."""
 
-    __slots__ = ("_activity", "_busy", "_changed", "_parked", "_released")
+    __slots__ = (
+        "_bodies",
+        "_check_pending",
+        "_closed",
+        "_last_blocker",
+        "_parked",
+        "_quiescent",
+        "_released",
+        "_tasks",
+        "_watched",
+        "suspended",
+    )
 
-    def __init__(self) -> None:
-        self._parked: dict[asyncio.Future[None], Callable[[], bool] | None] = {}
-        self._busy = 0
-        self._activity = 0
-        self._changed = asyncio.Event()
+    def __init__(self, tasks: TaskRegistry) -> None:
+        self._tasks = tasks
+        self._parked: dict[asyncio.Future[None], _Park] = {}
         self._released = False
+        self._closed = False
+        self._quiescent = asyncio.Event()
+        self._check_pending = False
+        self._watched: asyncio.Future[Any] | None = None
+        self._last_blocker: asyncio.Task[Any] | None = None
+        #: Tasks running user code of an operation (a step body, a condition check), which
+        #: is real work whatever it awaits.
+        self._bodies: dict[asyncio.Task[Any], int] = {}
+        #: Operations whose parks were ended by suspension, in order.
+        self.suspended: list[OperationIdentity] = []
 
     @property
     def released(self) -> bool:
@@ -47,42 +122,52 @@ class SuspensionMonitor:
         return self._released
 
     @property
+    def closed(self) -> bool:
+        """Whether new operations are refused (suspending, or the handler has ended)."""
+        return self._closed
+
+    @property
     def parked(self) -> int:
         """How many operations wait for the service right now."""
         return len(self._parked)
 
-    def touch(self) -> None:
-        """Record SDK activity (an operation was issued or progressed)."""
-        self._activity += 1
-        self._changed.set()
-
     @contextmanager
-    def busy(self) -> Iterator[None]:
-        """Mark work in progress (a step body, an awaited checkpoint)."""
-        self._busy += 1
-        self.touch()
+    def running_body(self) -> Iterator[None]:
+        """Mark the current task as running a step body or condition check."""
+        task = asyncio.current_task()
+        if task is None:
+            yield
+            return
+        bodies = self._bodies
+        bodies[task] = bodies.get(task, 0) + 1
         try:
             yield
         finally:
-            self._busy -= 1
-            self.touch()
+            depth = bodies.pop(task) - 1
+            if depth:
+                bodies[task] = depth
 
-    async def park(self) -> NoReturn:
+    def close(self) -> None:
+        """Refuse new operations from now on (they raise ``Suspended``)."""
+        self._closed = True
+
+    async def park(self, identity: OperationIdentity) -> NoReturn:
         """Wait until the invocation suspends, then raise ``Suspended``."""
-        await self._wait(None)
+        await self._wait(None, identity)
         raise Suspended  # pragma: no cover - only ``park_until`` parks can end normally
 
-    async def park_until(self, ready: Callable[[], bool]) -> None:
+    async def park_until(self, ready: Callable[[], bool], identity: OperationIdentity) -> None:
         """Return once ``ready()`` holds after a state refresh; or raise ``Suspended``."""
         if not ready():
-            await self._wait(ready)
+            await self._wait(ready, identity)
 
-    async def _wait(self, ready: Callable[[], bool] | None) -> None:
+    async def _wait(self, ready: Callable[[], bool] | None, identity: OperationIdentity) -> None:
         if self._released:
+            self.suspended.append(identity)
             raise Suspended
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._parked[future] = ready
-        self.touch()
+        self._parked[future] = _Park(ready, identity)
+        self._request_check()
         try:
             await future
         finally:
@@ -90,28 +175,81 @@ class SuspensionMonitor:
 
     def state_refreshed(self) -> None:
         """Wake the parks whose awaited state has arrived (after a checkpoint response)."""
-        for future, ready in self._parked.items():
-            if ready is not None and not future.done() and ready():
+        for future, park in self._parked.items():
+            if park.ready is not None and not future.done() and park.ready():
                 future.set_result(None)
 
     async def wait_quiescent(self) -> None:
-        """Return once something is parked and nothing else has moved for a while."""
-        while True:
-            await self._changed.wait()
-            self._changed.clear()
-            if not self._parked or self._busy:
-                continue
-            for _ in range(SETTLE_TURNS):
-                seen = self._activity
-                await asyncio.sleep(0)
-                if self._busy or self._activity != seen or not self._parked:
-                    break
-            else:
-                return
+        """Return once the invocation has suspended because nothing of it can move."""
+        await self._quiescent.wait()
 
     def release(self) -> None:
         """Make every parked operation, now and later, raise ``Suspended``."""
-        self._released = True
-        for future in self._parked:
+        self._released = self._closed = True
+        for future, park in self._parked.items():
             if not future.done():
+                self.suspended.append(park.identity)
                 future.set_exception(Suspended())
+
+    # -- the quiescence decision ----------------------------------------------------
+
+    def _request_check(self) -> None:
+        if not self._check_pending and not self._released:
+            self._check_pending = True
+            # An empty context: the check belongs to no task of the invocation.
+            asyncio.get_running_loop().call_soon(self._check, context=_NO_CONTEXT)
+
+    def _check(self) -> None:
+        self._check_pending = False
+        if self._released or not self._parked:
+            return
+        blocker = self._find_blocker()
+        if blocker is None:
+            self.release()
+            self._quiescent.set()
+        elif blocker is _READY:
+            self._request_check()
+        elif isinstance(blocker, asyncio.Future) and blocker is not self._watched:
+            self._watched = blocker
+            blocker.add_done_callback(self._on_wake, context=_NO_CONTEXT)
+
+    def _on_wake(self, future: asyncio.Future[Any]) -> None:
+        if future is self._watched:
+            self._watched = None
+            self._request_check()
+
+    def _find_blocker(self) -> Any:
+        """Something that keeps the invocation from suspending, or ``None``."""
+        last = self._last_blocker
+        if last is not None and last in self._tasks:
+            blocker = self._blocker_of(last)
+            if blocker is not None:
+                return blocker
+        for task in self._tasks:
+            blocker = self._blocker_of(task)
+            if blocker is not None:
+                self._last_blocker = task
+                return blocker
+        self._last_blocker = None
+        return None
+
+    def _blocker_of(self, task: asyncio.Task[Any]) -> Any:
+        """What ``task`` is busy with, or ``None`` if it is done, parked or waits on siblings."""
+        if task.done():
+            return None
+        waiter: Any = getattr(task, "_fut_waiter", _OPAQUE)
+        if waiter is _OPAQUE:
+            return _OPAQUE
+        if waiter is None or waiter.done():
+            return _READY
+        if waiter in self._parked:
+            return None
+        if task in self._bodies:
+            return waiter
+        if isinstance(waiter, asyncio.Task):
+            return None if waiter in self._tasks else waiter
+        if _GATHERING is not None and isinstance(waiter, _GATHERING):
+            return None
+        if _innermost_code(task) in _INTERNAL_WAITS:
+            return None
+        return waiter

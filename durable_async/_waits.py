@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
 import attrs
 
-from durable_async._duration import Duration
+from durable_async._duration import Duration, name_invalid_fields, to_duration
 from durable_async._errors import WaitForConditionError
 from durable_async._retry import JitterStrategy
 
 T = TypeVar("T")
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=name_invalid_fields)
 class WaitForConditionDecision:
-    """Whether to poll again, and after how long."""
+    """Whether to poll again, and after how long.
+
+    ``delay`` takes a ``Duration``, a ``timedelta`` or seconds, rounded up to whole seconds;
+    the next check waits at least the service's minimum of 1 s whatever the delay.
+    """
 
     should_continue: bool
-    delay: Duration = Duration()
+    delay: Duration = attrs.field(default=Duration(), converter=to_duration)
 
     @property
     def delay_seconds(self) -> int:
@@ -27,8 +32,8 @@ class WaitForConditionDecision:
         return self.delay.seconds
 
     @classmethod
-    def continue_waiting(cls, delay: Duration) -> WaitForConditionDecision:
-        """Poll again after ``delay``."""
+    def continue_waiting(cls, delay: Duration | timedelta | float) -> WaitForConditionDecision:
+        """Poll again after ``delay``: a ``Duration``, a ``timedelta`` or seconds."""
         return cls(True, delay)
 
     @classmethod
@@ -40,18 +45,20 @@ class WaitForConditionDecision:
 WaitStrategy = Callable[[Any, int], WaitForConditionDecision]
 
 
-@attrs.frozen
+@attrs.frozen(field_transformer=name_invalid_fields)
 class WaitStrategyConfig(Generic[T]):
     """Backoff for polling: ``initial_delay * backoff_rate ** (attempt - 1)``, capped.
 
     ``should_continue_polling(state)`` decides from the latest state; after
-    ``max_attempts`` checks without success the operation fails.
+    ``max_attempts`` checks without success the operation fails. The delays take a
+    ``Duration``, a ``timedelta`` or seconds, with the rules of ``RetryStrategyConfig``
+    (fractions round up; below 1 s means the service's minimum of 1 s).
     """
 
     should_continue_polling: Callable[[T], bool]
     max_attempts: int = 60
-    initial_delay: Duration = Duration(5)
-    max_delay: Duration = Duration(300)
+    initial_delay: Duration = attrs.field(default=Duration(5), converter=to_duration)
+    max_delay: Duration = attrs.field(default=Duration(300), converter=to_duration)
     backoff_rate: float = 1.5
     jitter_strategy: JitterStrategy = JitterStrategy.FULL
 

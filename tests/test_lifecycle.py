@@ -285,6 +285,7 @@ EXPECTED_ALL = [
     "StepError",
     "StepInterruptedError",
     "StepSemantics",
+    "UnawaitedOperationError",
     "ValidationError",
     "WaitForCallbackConfig",
     "WaitForConditionCheckContext",

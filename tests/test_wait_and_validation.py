@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from durable_async import (
     DurableContext,
     Duration,
     StepConfig,
+    StepError,
     ValidationError,
     durable_execution,
 )
@@ -150,8 +152,13 @@ async def test_empty_name_records_no_name_instead_of_the_function_name() -> None
 
 
 @pytest.mark.anyio
-async def test_operations_inside_a_step_body_are_refused() -> None:
-    """A step's result is all replay knows of it, so operations cannot nest inside one."""
+@pytest.mark.parametrize("plain", [False, True], ids=["async-body", "plain-body"])
+async def test_an_operation_inside_a_step_body_fails_the_step_at_once(plain: bool) -> None:
+    """A step's result is all replay knows of it, so operations cannot nest inside one.
+
+    The mistake fails the step on its first attempt, without retries or backoff, even when
+    the body catches the refusal; the step's error carries the refusal's message.
+    """
     backend = MemoryBackend()
     arn = start(backend)
     refused: list[str] = []
@@ -172,18 +179,19 @@ async def test_operations_inside_a_step_body_are_refused() -> None:
                 refused.append(str(error))
             return "sync ok"
 
-        first = await ctx.step(async_body)
-        second = await ctx.step(sync_body)
-        return f"{first}, {second}"
+        try:
+            return await ctx.step(sync_body if plain else async_body)
+        except StepError as error:
+            return f"failed: {error.message}"
 
     output = await invoke_once(handler, backend, arn)
-    assert output == {"Status": "SUCCEEDED", "Result": '"async ok, sync ok"'}
-    assert len(refused) == 2
-    assert all("run_in_child_context" in message for message in refused)
-    assert "'async_body'" in refused[0]
-    assert "'sync_body'" in refused[1]
-    # Only the two steps were recorded.
-    assert [u.name for u in sent_updates(backend) if u.action.value == "SUCCEED"] == [
-        "async_body",
-        "sync_body",
+    assert output["Status"] == "SUCCEEDED"
+    name = "sync_body" if plain else "async_body"
+    assert len(refused) == 1
+    assert f"'{name}'" in refused[0]
+    assert json.loads(output["Result"]) == f"failed: {refused[0]}"
+    # One attempt, no RETRY: START then FAIL of the body's step, nothing nested recorded.
+    assert [(u.action.value, u.name) for u in sent_updates(backend)] == [
+        ("START", name),
+        ("FAIL", name),
     ]

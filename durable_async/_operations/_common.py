@@ -10,17 +10,45 @@ from typing import TYPE_CHECKING, Any
 
 import anyio.to_thread
 
+from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
-from durable_async._wire.enums import OperationAction
+from durable_async._wire.enums import OperationAction, OperationStatus
 from durable_async._wire.models import OperationUpdate
 
 if TYPE_CHECKING:
     from durable_async._runtime import InvocationRuntime
 
 
-#: Set while user code of an operation (a step body, a condition check) runs: durable
-#: operations cannot nest inside it, since its result is all that replay knows of it.
-running_body: ContextVar[str | None] = ContextVar("durable_async_running_body", default=None)
+class RunningBody:
+    """User code of an operation (a step body, a condition check) while it runs.
+
+    Durable operations cannot nest inside it, since its result is all that replay knows of
+    it. Calling one is a programming error that no retry can fix, so it is remembered here
+    (the body may catch the error) and the operation fails at once, without retrying.
+    """
+
+    __slots__ = ("misuse", "name")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.misuse: ValidationError | None = None
+
+
+running_body: ContextVar[RunningBody | None] = ContextVar(
+    "durable_async_running_body", default=None
+)
+
+
+def misuse_in_body() -> ValidationError | None:
+    """The error for an operation called inside a running body (remembered by the body)."""
+    body = running_body.get()
+    if body is None:
+        return None
+    body.misuse = ValidationError(
+        f"durable operations cannot run inside a step body or condition check "
+        f"({body.name!r} is running); group operations with run_in_child_context instead"
+    )
+    return body.misuse
 
 
 def update(identity: OperationIdentity, action: OperationAction, **fields: Any) -> OperationUpdate:
@@ -43,7 +71,9 @@ def is_async_callable(func: Callable[..., Any]) -> bool:
     )
 
 
-async def call_user(rt: InvocationRuntime, func: Callable[..., Any], *args: Any) -> Any:
+async def call_user(
+    rt: InvocationRuntime, func: Callable[..., Any], *args: Any, body: RunningBody | None = None
+) -> Any:
     """Run user code: ``async`` on the loop, plain in a worker thread (contextvars copied).
 
     Worker threads come from the SDK's limiter, so a wide ``gather`` of plain steps never
@@ -51,15 +81,32 @@ async def call_user(rt: InvocationRuntime, func: Callable[..., Any], *args: Any)
     Cancellation (the invocation winding down before Lambda's timeout) does not wait for
     a thread that is still running: its result is abandoned, as the step re-runs anyway.
     """
-    reset = running_body.set(getattr(func, "__name__", None) or repr(func))
+    if body is None:
+        body = RunningBody(getattr(func, "__name__", None) or repr(func))
+    reset = running_body.set(body)
     try:
-        if is_async_callable(func):
-            return await func(*args)
-        result = await anyio.to_thread.run_sync(
-            functools.partial(func, *args), limiter=rt.limiter, abandon_on_cancel=True
-        )
-        if inspect.isawaitable(result):
-            result = await result
-        return result
+        with rt.monitor.running_body():
+            if is_async_callable(func):
+                return await func(*args)
+            result = await anyio.to_thread.run_sync(
+                functools.partial(func, *args), limiter=rt.limiter, abandon_on_cancel=True
+            )
+            if inspect.isawaitable(result):
+                result = await result
+            return result
     finally:
         running_body.reset(reset)
+
+
+async def until_ready(rt: InvocationRuntime, identity: OperationIdentity) -> None:
+    """Park until the service marks the operation ``READY`` for its next attempt.
+
+    A retry or poll that falls due while sibling branches still run (a checkpoint
+    response shows it ``READY``) goes on in this invocation; otherwise it suspends.
+    """
+
+    def due() -> bool:
+        op = rt.log.get(identity.id)
+        return op is not None and op.status is OperationStatus.READY
+
+    await rt.monitor.park_until(due, identity)

@@ -21,7 +21,7 @@ from durable_async._errors import (
     StepError,
 )
 from durable_async._identity import OperationIdentity, operation_id
-from durable_async._operations._common import call_user, update
+from durable_async._operations._common import call_user, running_body, update
 from durable_async._operations.step import StepContext
 from durable_async._serdes import PassThroughSerDes, SerDes, SerDesContext, deserialize
 from durable_async._wire.enums import OperationAction, OperationStatus
@@ -38,17 +38,18 @@ _RAW = PassThroughSerDes()
 class Callback(Generic[T]):
     """A callback an external system completes with ``SendDurableExecutionCallback*``."""
 
-    __slots__ = ("_rt", "_serdes", "callback_id", "operation_id")
+    __slots__ = ("_identity", "_rt", "_serdes", "callback_id", "operation_id")
 
     def __init__(
         self,
         rt: InvocationRuntime,
-        operation_id: str,
+        identity: OperationIdentity,
         callback_id: str,
         serdes: SerDes[Any] | None,
     ) -> None:
         self._rt = rt
-        self.operation_id = operation_id
+        self._identity = identity
+        self.operation_id = identity.id
         #: The ID to hand to the external system.
         self.callback_id = callback_id
         self._serdes = serdes
@@ -68,8 +69,7 @@ class Callback(Generic[T]):
         or ``Callback.Heartbeat``).
         """
         rt = self._rt
-        rt.track_current_task()
-        await rt.monitor.park_until(self._answered)
+        await rt.monitor.park_until(self._answered, self._identity)
         op = rt.log.get(self.operation_id)
         assert op is not None  # park_until returned: the operation has ended
         details = op.callback_details
@@ -78,8 +78,7 @@ class Callback(Generic[T]):
             if payload is None:
                 return None  # type: ignore[return-value]
             context = SerDesContext(self.operation_id, rt.arn)
-            with rt.monitor.busy():
-                return await deserialize(self._serdes or _RAW, payload, context)  # type: ignore[no-any-return]
+            return await deserialize(self._serdes or _RAW, payload, context)  # type: ignore[no-any-return]
         raise callback_error(op)
 
 
@@ -107,7 +106,6 @@ async def create_callback(
     config: CallbackConfig,
 ) -> Callback[Any]:
     """Replay or start a callback operation and return its handle."""
-    rt.track_current_task()
     if recorded is None:
         await rt.batcher.commit(
             update(
@@ -121,7 +119,7 @@ async def create_callback(
     if details is None or not details.callback_id:
         msg = f"the service returned no callback ID for operation {identity.id}"
         raise CallbackError(msg)
-    return Callback(rt, identity.id, details.callback_id, config.serdes)
+    return Callback(rt, identity, details.callback_id, config.serdes)
 
 
 async def wait_for_callback_body(
@@ -141,7 +139,9 @@ async def wait_for_callback_body(
     )
 
     async def submit(step: StepContext) -> Any:
-        return await call_user(child._rt, submitter, callback.callback_id, step)
+        # The submitter is the step's body: an operation called in it fails the step.
+        body = running_body.get()
+        return await call_user(child._rt, submitter, callback.callback_id, step, body=body)
 
     await child.step(
         submit,
@@ -152,7 +152,9 @@ async def wait_for_callback_body(
 
 
 async def surface_callback_failure(
-    rt: InvocationRuntime, context_operation_id: str, child: Coroutine[Any, Any, Any]
+    rt: InvocationRuntime,
+    context_operation_id: str,
+    child: Callable[[], Coroutine[Any, Any, Any]],
 ) -> Any:
     """Raise a failed ``wait_for_callback`` as the callback error it is, not as a child's.
 
@@ -163,7 +165,7 @@ async def surface_callback_failure(
     first run and replay raise the same, complete error.
     """
     try:
-        return await child
+        return await child()
     except ChildContextError as failure:
         inner = failure.__cause__
         if isinstance(inner, CallbackError):

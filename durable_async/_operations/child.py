@@ -8,7 +8,7 @@ result from its children's checkpoints, as AWS's SDK does.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from durable_async._config import ChildConfig
 from durable_async._errors import (
@@ -22,6 +22,7 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity
 from durable_async._operations._common import update
 from durable_async._serdes import PAYLOAD_LIMIT_BYTES, SerDesContext, deserialize, serialize
+from durable_async._suspend import Suspended
 from durable_async._wire.enums import OperationAction, OperationStatus
 from durable_async._wire.models import ContextOptions, Operation
 
@@ -43,7 +44,6 @@ async def run_child(
     config: ChildConfig,
 ) -> Any:
     """Replay or run a child context and return its result."""
-    rt.track_current_task()
     serdes_context = SerDesContext(identity.id, rt.arn)
     replay_children = False
     if recorded is not None:
@@ -56,8 +56,7 @@ async def run_child(
                 payload = details.result if details else None
                 if payload is None:
                     return None
-                with rt.monitor.busy():
-                    return await deserialize(config.serdes, payload, serdes_context)
+                return await deserialize(config.serdes, payload, serdes_context)
         elif status is OperationStatus.FAILED:
             raise rebuild_failure(ChildContextError, details.error if details else None)
         elif status is not OperationStatus.STARTED:
@@ -73,40 +72,48 @@ async def run_child(
     except _NOT_CHILD_FAILURES:
         raise
     except Exception as error:
+        if rt.monitor.released:
+            _refuse_completion(rt, identity)
         recorded_error = error_object(error)
         if not replay_children:
             await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))
         raise rebuild_failure(ChildContextError, recorded_error, error)  # noqa: B904
 
-    # Busy until the result is recorded: a slow serdes is work, not a quiet moment.
-    with rt.monitor.busy():
-        try:
-            payload = await serialize(config.serdes, result, serdes_context)
-            value = (
-                None
-                if payload is None
-                else await deserialize(config.serdes, payload, serdes_context)
-            )
-        except SerDesError as error:
-            if not replay_children:
-                failed = update(identity, OperationAction.FAIL, error=error_object(error))
-                await rt.batcher.commit(failed)
-            raise
-        if replay_children:
-            return value
-        stored = payload
-        too_large = payload is not None and (
-            len(payload) * 4 > PAYLOAD_LIMIT_BYTES
-            and len(payload.encode("utf-8")) > PAYLOAD_LIMIT_BYTES
+    if rt.monitor.released:
+        _refuse_completion(rt, identity)
+    try:
+        payload = await serialize(config.serdes, result, serdes_context)
+        value = (
+            None if payload is None else await deserialize(config.serdes, payload, serdes_context)
         )
-        if too_large:
-            stored = config.summary_generator(result) if config.summary_generator else ""
-        await rt.batcher.commit(
-            update(
-                identity,
-                OperationAction.SUCCEED,
-                payload=stored,
-                context_options=ContextOptions(replay_children=too_large),
-            )
+    except SerDesError as error:
+        if not replay_children:
+            failed = update(identity, OperationAction.FAIL, error=error_object(error))
+            await rt.batcher.commit(failed)
+        raise
+    if replay_children:
+        return value
+    stored = payload
+    too_large = payload is not None and (
+        len(payload) * 4 > PAYLOAD_LIMIT_BYTES
+        and len(payload.encode("utf-8")) > PAYLOAD_LIMIT_BYTES
+    )
+    if too_large:
+        stored = config.summary_generator(result) if config.summary_generator else ""
+    await rt.batcher.commit(
+        update(
+            identity,
+            OperationAction.SUCCEED,
+            payload=stored,
+            context_options=ContextOptions(replay_children=too_large),
         )
+    )
     return value
+
+
+def _refuse_completion(rt: InvocationRuntime, identity: OperationIdentity) -> NoReturn:
+    """The body went on past a suspension it swallowed: complete nothing, suspend."""
+    rt.swallowed_suspension(
+        identity.id, f"the body of child context {identity.name or identity.id!r}"
+    )
+    raise Suspended

@@ -20,7 +20,7 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
-from durable_async._operations._common import call_user, update
+from durable_async._operations._common import RunningBody, call_user, until_ready, update
 from durable_async._serdes import SerDes, SerDesContext, check_payload_size, deserialize, serialize
 from durable_async._waits import WaitStrategy
 from durable_async._wire.enums import OperationAction, OperationStatus
@@ -49,7 +49,6 @@ async def run_condition(
     logger_fields: dict[str, object],
 ) -> Any:
     """Replay or run one check of a condition."""
-    rt.track_current_task()
     context = SerDesContext(identity.id, rt.arn)
     stored_state: str | None = None
     attempts_made = 0
@@ -65,18 +64,20 @@ async def run_condition(
         if status is OperationStatus.FAILED:
             raise rebuild_failure(WaitForConditionError, details.error if details else None)
         if status is OperationStatus.PENDING:
-            await rt.monitor.park()
-    if recorded is None or recorded.status is not OperationStatus.STARTED:
-        rt.batcher.enqueue(update(identity, OperationAction.START))
+            await until_ready(rt, identity)
+    needs_start = recorded is None or recorded.status is not OperationStatus.STARTED
 
-    attempt = attempts_made + 1
-    fields = {**logger_fields, "operationId": identity.id, "attempt": attempt}
-    if identity.name:
-        fields["operationName"] = identity.name
-    scope = LogScope(fields)
-    check_context = WaitForConditionCheckContext(attempt, DurableLogger(rt.logger, scope))
-    # Busy from the first serialization until the outcome is recorded (see run_step).
-    with rt.monitor.busy():
+    while True:
+        if needs_start:
+            rt.batcher.enqueue(update(identity, OperationAction.START))
+        needs_start = True
+        attempt = attempts_made + 1
+        fields = {**logger_fields, "operationId": identity.id, "attempt": attempt}
+        if identity.name:
+            fields["operationName"] = identity.name
+        scope = LogScope(fields)
+        check_context = WaitForConditionCheckContext(attempt, DurableLogger(rt.logger, scope))
+        body = RunningBody(getattr(check, "__name__", None) or repr(check))
         reset = current_log_scope.set(scope)
         try:
             if stored_state is None:
@@ -84,7 +85,9 @@ async def run_condition(
             state = (
                 None if stored_state is None else await deserialize(serdes, stored_state, context)
             )
-            new_state = await call_user(rt, check, state, check_context)
+            new_state = await call_user(rt, check, state, check_context, body=body)
+            if body.misuse is not None:
+                raise body.misuse
             payload = await serialize(serdes, new_state, context)
             check_payload_size(f"the state of condition {identity.name or identity.id}", payload)
             value = None if payload is None else await deserialize(serdes, payload, context)
@@ -92,7 +95,7 @@ async def run_condition(
         except (NonDeterministicExecutionError, BackendError):
             raise
         except Exception as error:
-            recorded_error = error_object(error)
+            recorded_error = error_object(body.misuse or error)
             await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))
             raise rebuild_failure(WaitForConditionError, recorded_error, error)  # noqa: B904
         finally:
@@ -109,4 +112,7 @@ async def run_condition(
                 step_options=StepOptions(next_attempt_delay_seconds=delay),
             )
         )
-    await rt.monitor.park()
+        # The next check runs in this invocation if it falls due while siblings still run.
+        await until_ready(rt, identity)
+        stored_state = payload
+        attempts_made = attempt

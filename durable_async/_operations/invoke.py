@@ -36,11 +36,9 @@ async def run_invoke(
     config: InvokeConfig,
 ) -> Any:
     """Replay or start a chained invocation and return the target's result."""
-    rt.track_current_task()
     context = SerDesContext(identity.id, rt.arn)
     if recorded is None:
-        with rt.monitor.busy():
-            data = await serialize(config.serdes_payload or JSON, payload, context)
+        data = await serialize(config.serdes_payload or JSON, payload, context)
         check_payload_size(
             f"the payload of invoke {identity.name or function_name}",
             data,
@@ -55,7 +53,7 @@ async def run_invoke(
             )
         )
         recorded = rt.log.get(identity.id)
-    await rt.monitor.park_until(lambda: _ended(rt, identity.id))
+    await rt.monitor.park_until(lambda: _ended(rt, identity.id), identity)
     recorded = rt.log.get(identity.id)
     assert recorded is not None
     details = recorded.chained_invoke_details
@@ -63,8 +61,7 @@ async def run_invoke(
         result = details.result if details else None
         if result is None:
             return None
-        with rt.monitor.busy():
-            return await deserialize(config.serdes_result or JSON, result, context)
+        return await deserialize(config.serdes_result or JSON, result, context)
     error = details.error if details else None
     failure = InvokeError.from_error_object(error)
     if failure.message is None:

@@ -24,7 +24,7 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
-from durable_async._operations._common import call_user, update
+from durable_async._operations._common import RunningBody, call_user, until_ready, update
 from durable_async._retry import RetryPresets
 from durable_async._serdes import (
     SerDesContext,
@@ -69,8 +69,7 @@ async def run_step(
     config: StepConfig,
     logger_fields: dict[str, object],
 ) -> Any:
-    """Replay or execute one step."""
-    rt.track_current_task()
+    """Replay or execute one step, attempt after attempt."""
     attempts_made = 0
     needs_start = True
     if recorded is not None:
@@ -83,53 +82,60 @@ async def run_step(
                 return None
             if config.serdes is None:
                 return deserialize_default(payload, identity.id)
-            with rt.monitor.busy():  # a custom serdes may await I/O: not a quiet moment
-                return await deserialize(config.serdes, payload, SerDesContext(identity.id, rt.arn))
+            return await deserialize(config.serdes, payload, SerDesContext(identity.id, rt.arn))
         if status is OperationStatus.FAILED:
             raise recorded_failure(details.error if details else None)
         if status is OperationStatus.PENDING:
-            await rt.monitor.park()
-        if status is OperationStatus.STARTED:
+            await until_ready(rt, identity)
+        elif status is OperationStatus.STARTED:
             if config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
+                attempts_made += 1
                 interrupted = StepInterruptedError(
                     f"step {identity.name or identity.id} was interrupted during attempt "
-                    f"{attempts_made + 1} and is at most once per retry, so it was not re-run"
+                    f"{attempts_made} and is at most once per retry, so it was not re-run"
                 )
-                return await _after_failure(rt, identity, config, interrupted, attempts_made + 1)
-            needs_start = False
+                await _after_failure(rt, identity, config, interrupted, attempts_made)
+            else:
+                needs_start = False
         elif status is not OperationStatus.READY:
             raise StepError(
                 f"step {identity.name or identity.id} ended as {status}",
                 error_type=f"Step.{status}",
             )
 
-    attempt = attempts_made + 1
-    if needs_start:
-        start = update(identity, OperationAction.START)
-        if config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
-            await rt.batcher.commit(start)
-        else:
-            rt.batcher.enqueue(start)
+    while True:
+        attempt = attempts_made + 1
+        if needs_start:
+            start = update(identity, OperationAction.START)
+            if config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
+                await rt.batcher.commit(start)
+            else:
+                rt.batcher.enqueue(start)
+        needs_start = True
 
-    fields = {**logger_fields, "operationId": identity.id, "attempt": attempt}
-    if identity.name:
-        fields["operationName"] = identity.name
-    scope = LogScope(fields)
-    step_context = StepContext(attempt, DurableLogger(rt.logger, scope), identity.id, identity.name)
-    reset = current_log_scope.set(scope)
-    failure: Exception | None = None
-    # Busy from the body until the outcome is recorded: suspending in between (a sibling
-    # parked, a slow serdes) would cancel a finished step before its result is saved.
-    with rt.monitor.busy():
+        fields = {**logger_fields, "operationId": identity.id, "attempt": attempt}
+        if identity.name:
+            fields["operationName"] = identity.name
+        scope = LogScope(fields)
+        step_context = StepContext(
+            attempt, DurableLogger(rt.logger, scope), identity.id, identity.name
+        )
+        body = RunningBody(getattr(func, "__name__", None) or repr(func))
+        reset = current_log_scope.set(scope)
+        failure: Exception | None = None
         try:
-            result = await call_user(rt, func, step_context, *args)
+            result = await call_user(rt, func, step_context, *args, body=body)
         except Exception as error:
             failure = error
         finally:
             current_log_scope.reset(reset)
+        if body.misuse is not None:
+            # A programming error no retry can fix, even if the body caught it.
+            failure = body.misuse
         if failure is None:
             return await _record_success(rt, identity, config, result)
-    return await _after_failure(rt, identity, config, failure, attempt)
+        await _after_failure(rt, identity, config, failure, attempt, retry=body.misuse is None)
+        attempts_made = attempt
 
 
 async def _record_success(
@@ -158,14 +164,20 @@ async def _after_failure(
     config: StepConfig,
     error: Exception,
     attempt: int,
-) -> Any:
-    """Checkpoint a retry and suspend, or checkpoint the failure and raise it."""
+    *,
+    retry: bool = True,
+) -> None:
+    """Checkpoint a retry and return when it is due, or checkpoint the failure and raise it.
+
+    A retry that falls due while the invocation still runs (a checkpoint response shows
+    the step ``READY``) is run in this invocation; otherwise the invocation suspends.
+    """
     recorded = error_object(error)
     if isinstance(error, StepInterruptedError):
         recorded = attrs.evolve(recorded, type=STEP_INTERRUPTED_TYPE)
     strategy = config.retry_strategy or _DEFAULT_RETRY
-    decision = strategy(error, attempt)
-    if decision.should_retry:
+    decision = strategy(error, attempt) if retry else None
+    if decision is not None and decision.should_retry:
         delay = max(1, decision.delay_seconds)
         await rt.batcher.commit(
             update(
@@ -175,7 +187,8 @@ async def _after_failure(
                 step_options=StepOptions(next_attempt_delay_seconds=delay),
             )
         )
-        await rt.monitor.park()
+        await until_ready(rt, identity)
+        return
     await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded))
     failure = recorded_failure(recorded)
     if failure.__cause__ is not None:

@@ -20,7 +20,6 @@ async def run_wait(
     seconds: int,
 ) -> None:
     """Replay a finished wait, or start one and park until the service fires it."""
-    rt.track_current_task()
     if recorded is None:
         rt.batcher.enqueue(
             update(
@@ -29,7 +28,7 @@ async def run_wait(
                 wait_options=WaitOptions(wait_seconds=seconds),
             )
         )
-    await rt.monitor.park_until(lambda: _elapsed(rt, identity.id))
+    await rt.monitor.park_until(lambda: _elapsed(rt, identity.id), identity)
 
 
 def _elapsed(rt: InvocationRuntime, operation_id: str) -> bool:

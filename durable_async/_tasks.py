@@ -1,0 +1,144 @@
+"""The tasks of an invocation: which tasks belong to it, and the operation namespace of each.
+
+A durable handler may create tasks any way asyncio allows (``gather``, ``TaskGroup``,
+``create_task``, anyio task groups, nested). Two things need to know about all of them:
+
+- *Settling.* No task created inside an invocation may outlive it, and the invocation may
+  only suspend once each of them is finished or blocked on a parked durable operation.
+- *Identity.* An operation issued from a task other than its context's own gets its ID
+  from that task's *namespace*, derived from where the task was created: the creating
+  task's namespace, the context that was current, the coroutine's qualified name and how
+  many such tasks that creator had made before. Completion order never enters it, so
+  replay hands every result to the task that recorded it, whatever order things finish in.
+
+Both rest on a task factory that wraps the loop's own (``eager_task_factory`` included)
+for as long as an invocation runs on the loop: a task created while a ``TaskInfo`` is
+current gets a ``TaskInfo`` of its own, set in the task's context before it first runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
+
+#: The ``TaskInfo`` of the running task, when it belongs to an invocation.
+current_task_info: contextvars.ContextVar[TaskInfo | None] = contextvars.ContextVar(
+    "durable_async_task", default=None
+)
+#: The operation prefix of the current durable context ("" at the root); tasks created
+#: under different contexts are counted apart, so a finished child context that is not
+#: re-run on replay cannot shift the namespaces of tasks created after it.
+current_scope: contextvars.ContextVar[str] = contextvars.ContextVar(
+    "durable_async_scope", default=""
+)
+
+
+class TaskRegistry:
+    """The live tasks of one invocation."""
+
+    __slots__ = ("_live",)
+
+    def __init__(self) -> None:
+        self._live: set[asyncio.Task[Any]] = set()
+
+    def add(self, task: asyncio.Task[Any]) -> None:
+        """Track ``task`` until it is done."""
+        if not task.done():
+            self._live.add(task)
+            task.add_done_callback(self._live.discard)
+
+    def __iter__(self) -> Iterator[asyncio.Task[Any]]:
+        return iter(list(self._live))
+
+    def __contains__(self, task: object) -> bool:
+        return task in self._live
+
+    def __len__(self) -> int:
+        return len(self._live)
+
+
+class TaskInfo:
+    """What the SDK knows of one task of an invocation."""
+
+    __slots__ = ("namespace", "registry", "_spawned")
+
+    def __init__(self, registry: TaskRegistry, namespace: str) -> None:
+        self.registry = registry
+        #: "" for the handler's task; otherwise a path that names where the task was made.
+        self.namespace = namespace
+        self._spawned: dict[tuple[str, str], int] = {}
+
+    def spawn(self, coro: object, scope: str) -> TaskInfo:
+        """The info of a task this task creates, running ``coro`` under context ``scope``."""
+        qualname = getattr(coro, "__qualname__", None) or type(coro).__qualname__
+        key = (scope, qualname)
+        count = self._spawned.get(key, 0) + 1
+        self._spawned[key] = count
+        return TaskInfo(self.registry, f"{self.namespace}/{scope}:{qualname}#{count}")
+
+
+TaskFactory = Callable[..., "asyncio.Future[Any]"]
+
+
+class _TrackingFactory:
+    """Wraps a loop's task factory; tasks created inside an invocation are registered."""
+
+    __slots__ = ("previous", "users")
+
+    def __init__(self, previous: TaskFactory | None) -> None:
+        self.previous = previous
+        self.users = 0
+
+    def __call__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, Any],
+        **kwargs: Any,
+    ) -> asyncio.Future[Any]:
+        context: contextvars.Context | None = kwargs.pop("context", None)
+        parent = current_task_info.get() if context is None else context.get(current_task_info)
+        if parent is None:
+            return self._create(loop, coro, context, kwargs)
+        # A copy, so that a context the caller passes in is not changed under it.
+        context = context.copy() if context is not None else contextvars.copy_context()
+        info = parent.spawn(coro, context.get(current_scope, ""))
+        context.run(current_task_info.set, info)
+        task = self._create(loop, coro, context, kwargs)
+        if isinstance(task, asyncio.Task):
+            info.registry.add(task)
+        return task
+
+    def _create(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        coro: Coroutine[Any, Any, Any],
+        context: contextvars.Context | None,
+        kwargs: dict[str, Any],
+    ) -> asyncio.Future[Any]:
+        if context is not None:
+            kwargs["context"] = context
+        if self.previous is not None:
+            return self.previous(loop, coro, **kwargs)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+
+def install_task_factory(loop: asyncio.AbstractEventLoop) -> None:
+    """Track tasks on ``loop`` (one more invocation running on it)."""
+    current = loop.get_task_factory()
+    if isinstance(current, _TrackingFactory):
+        factory = current
+    else:
+        factory = _TrackingFactory(current)
+        loop.set_task_factory(factory)  # type: ignore[arg-type]
+    factory.users += 1
+
+
+def uninstall_task_factory(loop: asyncio.AbstractEventLoop) -> None:
+    """One invocation fewer on ``loop``; the last one puts the loop's own factory back."""
+    factory = loop.get_task_factory()
+    if isinstance(factory, _TrackingFactory):
+        factory.users -= 1
+        if factory.users <= 0:
+            loop.set_task_factory(factory.previous)

@@ -7,6 +7,7 @@ order in which ``gather`` or a ``TaskGroup`` happens to run things.
 
 from __future__ import annotations
 
+import sys
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -166,9 +167,15 @@ class DurableContext:
                 # The invocation is suspending (or over): cleanup and compensation code
                 # that runs while it unwinds must not start operations; they run in the
                 # invocation where the protected block really ends.
+                if rt.monitor.released and sys.exc_info()[1] is None:
+                    # Not unwinding: the body caught the suspension and went on.
+                    rt.swallowed_suspension(self._parent_id, self._describe())
                 raise Suspended
             self._replaying = False
         return identity, recorded
+
+    def _describe(self) -> str:
+        return "the handler" if self._parent_id is None else f"context {self._parent_id}"
 
     def _allocate_id(self) -> str:
         """The next operation ID: AWS's for the context's own task, else the task's own."""

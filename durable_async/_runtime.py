@@ -28,6 +28,7 @@ class InvocationRuntime:
         "fatal",
         "deadline_left_nothing_pending",
         "issued",
+        "warned_swallowed",
         "lambda_context",
         "limiter",
         "log",
@@ -62,6 +63,7 @@ class InvocationRuntime:
         #: Every live task created inside this invocation; none may outlive it.
         self.tasks = tasks
         #: The coroutine of every operation called, to find those never awaited.
+        self.warned_swallowed = False
         self.issued: list[tuple[Coroutine[Any, Any, Any], OperationIdentity]] = []
 
     def issue(
@@ -86,7 +88,11 @@ class InvocationRuntime:
 
         The context is not completed in this invocation: the operation whose suspension
         was swallowed has not taken effect, so the next invocation replays the body.
+        Warned once per invocation.
         """
+        if self.warned_swallowed:
+            return
+        self.warned_swallowed = True
         suspended = self.monitor.suspended
         parked = next((op for op in suspended if op.parent_id == context_id), None)
         if parked is None and suspended:

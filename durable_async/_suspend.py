@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import CodeType
@@ -44,7 +45,15 @@ _NO_CONTEXT = contextvars.Context()
 
 
 def _internal_waits() -> frozenset[CodeType]:
-    """Code of the coroutines whose waits only sibling tasks can end."""
+    """Code of the coroutines whose waits only sibling tasks can end.
+
+    anyio's own primitives count once its asyncio backend is loaded (it is imported when
+    first used, so a handler that uses anyio task groups has loaded it).
+    """
+    global _internal, _internal_with_anyio
+    anyio_backend = sys.modules.get("anyio._backends._asyncio")
+    if _internal is not None and _internal_with_anyio == (anyio_backend is not None):
+        return _internal
     candidates: list[Any] = [
         asyncio.TaskGroup.__aexit__,
         getattr(asyncio.TaskGroup, "_aexit", None),
@@ -57,10 +66,21 @@ def _internal_waits() -> frozenset[CodeType]:
         asyncio.Queue.put,
         asyncio.Barrier.wait,
     ]
-    return frozenset(f.__code__ for f in candidates if hasattr(f, "__code__"))
+    if anyio_backend is not None:
+        for owner, method in (
+            ("TaskGroup", "__aexit__"),
+            ("Event", "wait"),
+            ("Lock", "acquire"),
+            ("Semaphore", "acquire"),
+        ):
+            candidates.append(getattr(getattr(anyio_backend, owner, None), method, None))
+    _internal = frozenset(f.__code__ for f in candidates if hasattr(f, "__code__"))
+    _internal_with_anyio = anyio_backend is not None
+    return _internal
 
 
-_INTERNAL_WAITS = _internal_waits()
+_internal: frozenset[CodeType] | None = None
+_internal_with_anyio = False
 _GATHERING: type[Any] | None = getattr(asyncio.tasks, "_GatheringFuture", None)
 
 
@@ -250,6 +270,6 @@ class SuspensionMonitor:
             return None if waiter in self._tasks else waiter
         if _GATHERING is not None and isinstance(waiter, _GATHERING):
             return None
-        if _innermost_code(task) in _INTERNAL_WAITS:
+        if _innermost_code(task) in _internal_waits():
             return None
         return waiter

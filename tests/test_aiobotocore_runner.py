@@ -38,6 +38,8 @@ from durable_async import (
     CheckpointError,
     DurableContext,
     ExecutionStateError,
+    RetryDecision,
+    StepConfig,
     StepContext,
     durable_execution,
 )
@@ -245,6 +247,64 @@ async def test_handler_error_fails_the_execution(dex_runner: DexRunner) -> None:
     types = [e["EventType"] for e in events]
     assert types[:3] == ["ExecutionStarted", "StepStarted", "StepSucceeded"]
     assert types[-1] == "ExecutionFailed"
+
+
+async def test_a_retry_due_while_a_sibling_step_runs_goes_on_in_the_same_invocation(
+    dex_runner: DexRunner,
+) -> None:
+    """Three rounds of gather(a step retried after 1 s, a step that works for 2.5 s).
+
+    Each retry falls due while its sibling still works; the sibling's checkpoint response
+    shows it READY and the retry runs at once, so the execution never returns PENDING with
+    nothing pending (which the service refuses).
+    """
+    attempts: list[str] = []
+    retry_after_a_second = StepConfig(retry_strategy=lambda error, n: RetryDecision.retry(1))
+
+    async def flaky(step: StepContext, round_: int) -> str:
+        attempts.append(f"flaky{round_}.{step.attempt}")
+        if step.attempt == 1:
+            raise RuntimeError("first attempt fails")
+        return f"r{round_}"
+
+    async def slow(step: StepContext) -> str:
+        await asyncio.sleep(2.5)  # the work itself: 2.5 s of I/O
+        return "slow"
+
+    @durable_execution
+    async def rounds(event: dict[str, Any], ctx: DurableContext) -> list[Any]:
+        out = []
+        for round_ in range(3):
+            out.append(
+                await asyncio.gather(
+                    ctx.step(flaky, round_, name=f"flaky{round_}", config=retry_after_a_second),
+                    ctx.step(slow, name=f"slow{round_}"),
+                )
+            )
+        return out
+
+    client = AioBotocoreClient(endpoint_url=dex_runner.url, region_name=REGION)
+
+    async def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        return await rounds.invoke_async(event, None, client=client)
+
+    try:
+        async with (
+            InvokeEndpoint({"rounds": invoke}) as endpoint,
+            get_session().create_client(
+                "lambda", endpoint_url=dex_runner.url, region_name=REGION
+            ) as lam,
+        ):
+            arn = await start(dex_runner, "rounds", {}, endpoint)
+            described = await wait_terminal(lam, arn, within=60)
+    finally:
+        await client.aclose()
+
+    assert endpoint.errors == []
+    assert described["Status"] == "SUCCEEDED", described
+    assert json.loads(described["Result"]) == [["r0", "slow"], ["r1", "slow"], ["r2", "slow"]]
+    assert [out["Status"] for _, _, out in endpoint.invocations] == ["SUCCEEDED"]
+    assert attempts == [f"flaky{r}.{a}" for r in range(3) for a in (1, 2)]
 
 
 async def test_raw_checkpoints_stale_token_and_client_token(

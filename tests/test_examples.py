@@ -39,3 +39,11 @@ async def test_order_workflow_retries_and_finishes() -> None:
 @pytest.mark.anyio
 async def test_human_approval_publishes_after_the_callback() -> None:
     assert await load("human_approval").main() == "published q3-report.pdf"
+
+
+@pytest.mark.anyio
+async def test_trip_saga_compensates_and_notifies_once_after_the_wait() -> None:
+    assert await load("trip_saga").main() == [
+        "SUCCEEDED payment-1: reserve Lisbon; charge visa; notify ana",
+        "FAILED card declined: reserve Lisbon; charge declined; cancel hotel-lisbon; notify ana",
+    ]

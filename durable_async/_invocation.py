@@ -390,6 +390,11 @@ async def _cancel_all(rt: InvocationRuntime, extra: list[asyncio.Task[Any]]) -> 
         task.cancel()
     if pending:
         await asyncio.wait(pending)
+    for task in pending:
+        # What a task raised while the SDK cancelled it (the suspension signal, when its
+        # cleanup called an operation) is the SDK's to collect, not asyncio's to report.
+        if not task.cancelled():
+            task.exception()
 
 
 __all__ = ["ErrorObject", "Handler", "Invocation", "RESPONSE_LIMIT_BYTES"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Coroutine
 from typing import Any
@@ -77,7 +76,9 @@ class InvocationRuntime:
         """Close the operations' coroutines that never ran, and say whose they were."""
         unawaited = []
         for coro, identity in self.issued:
-            if inspect.getcoroutinestate(coro) == inspect.CORO_CREATED:
+            # Created and never started: a frame, neither running nor suspended.
+            state: Any = coro  # a native coroutine: cr_* are not in the Coroutine protocol
+            if state.cr_frame is not None and not state.cr_running and not state.cr_suspended:
                 coro.close()
                 unawaited.append(identity)
         self.issued.clear()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import weakref
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
@@ -82,14 +83,32 @@ class TaskInfo:
 TaskFactory = Callable[..., "asyncio.Future[Any]"]
 
 
+def _prepare(
+    coro: object, context: contextvars.Context | None
+) -> tuple[contextvars.Context | None, TaskInfo | None]:
+    """The context a new task runs in, and its info if it is created inside an invocation."""
+    parent = current_task_info.get() if context is None else context.get(current_task_info)
+    if parent is None:
+        return context, None
+    # A copy, so that a context the caller passes in is not changed under it.
+    context = context.copy() if context is not None else contextvars.copy_context()
+    info = parent.spawn(coro, context.get(current_scope, ""))
+    context.run(current_task_info.set, info)
+    return context, info
+
+
+def _register(task: object, info: TaskInfo | None) -> None:
+    if info is not None and isinstance(task, asyncio.Task):
+        info.registry.add(task)
+
+
 class _TrackingFactory:
     """Wraps a loop's task factory; tasks created inside an invocation are registered."""
 
-    __slots__ = ("previous", "users")
+    __slots__ = ("previous",)
 
     def __init__(self, previous: TaskFactory | None) -> None:
         self.previous = previous
-        self.users = 0
 
     def __call__(
         self,
@@ -97,48 +116,85 @@ class _TrackingFactory:
         coro: Coroutine[Any, Any, Any],
         **kwargs: Any,
     ) -> asyncio.Future[Any]:
-        context: contextvars.Context | None = kwargs.pop("context", None)
-        parent = current_task_info.get() if context is None else context.get(current_task_info)
-        if parent is None:
-            return self._create(loop, coro, context, kwargs)
-        # A copy, so that a context the caller passes in is not changed under it.
-        context = context.copy() if context is not None else contextvars.copy_context()
-        info = parent.spawn(coro, context.get(current_scope, ""))
-        context.run(current_task_info.set, info)
-        task = self._create(loop, coro, context, kwargs)
-        if isinstance(task, asyncio.Task):
-            info.registry.add(task)
-        return task
-
-    def _create(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        coro: Coroutine[Any, Any, Any],
-        context: contextvars.Context | None,
-        kwargs: dict[str, Any],
-    ) -> asyncio.Future[Any]:
+        context, info = _prepare(coro, kwargs.pop("context", None))
         if context is not None:
             kwargs["context"] = context
         if self.previous is not None:
-            return self.previous(loop, coro, **kwargs)
-        return asyncio.Task(coro, loop=loop, **kwargs)
+            task = self.previous(loop, coro, **kwargs)
+        else:
+            task = asyncio.Task(coro, loop=loop, **kwargs)
+        _register(task, info)
+        return task
+
+
+class _TrackingConstructor:
+    """Wraps the task class of an eager task factory.
+
+    The loop keeps an eager factory made by ``asyncio.create_eager_task_factory``, so
+    libraries that recognise one (anyio starts its tasks lazily under it, reading the task
+    class from the factory) still do.
+    """
+
+    __slots__ = ("constructor",)
+
+    def __init__(self, constructor: Callable[..., asyncio.Task[Any]]) -> None:
+        self.constructor = constructor
+
+    def __call__(self, coro: Coroutine[Any, Any, Any], **kwargs: Any) -> asyncio.Task[Any]:
+        context, info = _prepare(coro, kwargs.pop("context", None))
+        task = self.constructor(coro, context=context, **kwargs)
+        _register(task, info)
+        return task
+
+
+def _eager_task_class(factory: object) -> Callable[..., asyncio.Task[Any]] | None:
+    """The task class of an eager factory made by ``create_eager_task_factory``, if it is one."""
+    eager = getattr(asyncio, "eager_task_factory", None)
+    code = getattr(factory, "__code__", None)
+    closure = getattr(factory, "__closure__", None)
+    if eager is None or code is not eager.__code__ or not closure:
+        return None
+    return closure[0].cell_contents  # type: ignore[no-any-return]
+
+
+class _Installation:
+    __slots__ = ("installed", "previous", "users")
+
+    def __init__(self, previous: TaskFactory | None, installed: TaskFactory) -> None:
+        self.previous = previous
+        self.installed = installed
+        self.users = 0
+
+
+_installations: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Installation] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def install_task_factory(loop: asyncio.AbstractEventLoop) -> None:
     """Track tasks on ``loop`` (one more invocation running on it)."""
-    current = loop.get_task_factory()
-    if isinstance(current, _TrackingFactory):
-        factory = current
-    else:
-        factory = _TrackingFactory(current)
-        loop.set_task_factory(factory)  # type: ignore[arg-type]
-    factory.users += 1
+    installation = _installations.get(loop)
+    if installation is None or loop.get_task_factory() is not installation.installed:
+        previous: TaskFactory | None = loop.get_task_factory()
+        task_class = _eager_task_class(previous)
+        installed: TaskFactory
+        if task_class is not None:
+            make_eager = asyncio.create_eager_task_factory  # type: ignore[attr-defined,unused-ignore]
+            installed = make_eager(_TrackingConstructor(task_class))
+        else:
+            installed = _TrackingFactory(previous)
+        loop.set_task_factory(installed)  # type: ignore[arg-type]
+        installation = _installations[loop] = _Installation(previous, installed)
+    installation.users += 1
 
 
 def uninstall_task_factory(loop: asyncio.AbstractEventLoop) -> None:
     """One invocation fewer on ``loop``; the last one puts the loop's own factory back."""
-    factory = loop.get_task_factory()
-    if isinstance(factory, _TrackingFactory):
-        factory.users -= 1
-        if factory.users <= 0:
-            loop.set_task_factory(factory.previous)
+    installation = _installations.get(loop)
+    if installation is None:
+        return
+    installation.users -= 1
+    if installation.users <= 0:
+        del _installations[loop]
+        if loop.get_task_factory() is installation.installed:
+            loop.set_task_factory(installation.previous)

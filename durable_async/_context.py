@@ -167,7 +167,11 @@ class DurableContext:
                 # The invocation is suspending (or over): cleanup and compensation code
                 # that runs while it unwinds must not start operations; they run in the
                 # invocation where the protected block really ends.
-                if rt.monitor.released and sys.exc_info()[1] is None:
+                if (
+                    rt.monitor.released
+                    and sys.exc_info()[1] is None
+                    and rt.monitor.swallowed_by_current_task()
+                ):
                     # Not unwinding: the body caught the suspension and went on.
                     rt.swallowed_suspension(self._parent_id, self._describe())
                 raise Suspended

@@ -33,6 +33,7 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity
 from durable_async._logging import current_log_scope
+from durable_async._operations._common import running_body
 from durable_async._replay import OperationLog
 from durable_async._runtime import InvocationRuntime
 from durable_async._suspend import Suspended, SuspensionMonitor
@@ -194,12 +195,15 @@ class Invocation:
         context.run(current_log_scope.set, ctx.logger.scope)
         context.run(current_task_info.set, root)
         context.run(current_scope.set, "")
+        # A handler run from inside another's step body (a nested invocation) is not in it.
+        context.run(running_body.set, None)
         # Created directly, not through the loop's task factory: the handler task is the
         # root of the invocation's tasks, not a task spawned inside it.
         task = asyncio.Task(
             self._call_handler(input_value, ctx), name="durable_async handler", context=context
         )
         ctx._rt.tasks.add(task)
+        ctx._rt.monitor.root = task
         return task
 
     async def _call_handler(self, input_value: Any, ctx: DurableContext) -> Any:
@@ -227,9 +231,20 @@ class Invocation:
                         extra={"executionArn": rt.arn},
                     )
                     await _cancel_all(rt, [])
-                # Parked operations now raise the suspension signal; code that swallows it
-                # gets until the deadline to finish, then is cancelled.
-                await asyncio.wait((handler_task,), timeout=_remaining(timeout, started))
+                # Parked operations now raise the suspension signal and the handler unwinds.
+                # Tasks left waiting on siblings that ended with it (an event never set)
+                # are cancelled once nothing is busy; code that swallows the signal and
+                # keeps busy gets until the deadline.
+                drained = _sdk_task(rt.monitor.wait_drained(), "durable_async drain")
+                try:
+                    await asyncio.wait(
+                        (handler_task, drained),
+                        timeout=_remaining(timeout, started),
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
+                finally:
+                    drained.cancel()
+                    await asyncio.wait((drained,))
                 if not handler_task.done():
                     await _cancel_all(rt, [])
         except BaseException:

@@ -57,7 +57,6 @@ def _internal_waits() -> frozenset[CodeType]:
     candidates: list[Any] = [
         asyncio.TaskGroup.__aexit__,
         getattr(asyncio.TaskGroup, "_aexit", None),
-        getattr(asyncio.tasks, "_wait", None),
         asyncio.Event.wait,
         asyncio.Condition.wait,
         asyncio.Lock.acquire,
@@ -84,25 +83,47 @@ _internal_with_anyio = False
 _GATHERING: type[Any] | None = getattr(asyncio.tasks, "_GatheringFuture", None)
 
 
-def _innermost_code(task: asyncio.Task[Any]) -> CodeType | None:
-    """The code of the innermost coroutine ``task`` is suspended in."""
+def _innermost(task: asyncio.Task[Any]) -> Any:
+    """The innermost coroutine (or generator) ``task`` is suspended in."""
     awaitable: Any = task.get_coro()
-    code = None
-    while awaitable is not None:
-        inner = getattr(awaitable, "cr_code", None) or getattr(awaitable, "gi_code", None)
-        if inner is None:
-            break
-        code = inner
+    innermost = None
+    while awaitable is not None and (
+        hasattr(awaitable, "cr_code") or hasattr(awaitable, "gi_code")
+    ):
+        innermost = awaitable
         awaitable = awaitable.cr_await if hasattr(awaitable, "cr_await") else awaitable.gi_yieldfrom
-    return code
+    return innermost
+
+
+def _code_of(coroutine: Any) -> CodeType | None:
+    return getattr(coroutine, "cr_code", None) or getattr(coroutine, "gi_code", None)
+
+
+#: Joins over futures that may not all be tasks of the invocation, by the local variable
+#: that holds them: ``asyncio.wait``'s ``fs``, and ``asyncio.wait_for``'s ``fut`` (which
+#: waits on a future of its own on Python 3.11).
+_JOINS = {
+    code: local
+    for function, local in (
+        (getattr(asyncio.tasks, "_wait", None), "fs"),
+        (asyncio.wait_for, "fut"),
+    )
+    if (code := getattr(function, "__code__", None)) is not None
+}
 
 
 class _Park:
-    __slots__ = ("identity", "ready")
+    __slots__ = ("identity", "ready", "task")
 
-    def __init__(self, ready: Callable[[], bool] | None, identity: OperationIdentity) -> None:
+    def __init__(
+        self,
+        ready: Callable[[], bool] | None,
+        identity: OperationIdentity,
+        task: asyncio.Task[Any] | None,
+    ) -> None:
         self.ready = ready
         self.identity = identity
+        self.task = task
 
 
 class SuspensionMonitor:
@@ -112,12 +133,15 @@ class SuspensionMonitor:
         "_bodies",
         "_check_pending",
         "_closed",
+        "_drained",
         "_last_blocker",
         "_parked",
         "_quiescent",
         "_released",
+        "_released_tasks",
         "_tasks",
         "_watched",
+        "root",
         "suspended",
     )
 
@@ -127,6 +151,11 @@ class SuspensionMonitor:
         self._released = False
         self._closed = False
         self._quiescent = asyncio.Event()
+        self._drained = asyncio.Event()
+        #: The handler's task: once it has ended, there is nothing left to suspend.
+        self.root: asyncio.Task[Any] | None = None
+        #: Tasks whose own parks were ended by suspension.
+        self._released_tasks: set[asyncio.Task[Any]] = set()
         self._check_pending = False
         self._watched: asyncio.Future[Any] | None = None
         self._last_blocker: asyncio.Task[Any] | None = None
@@ -186,7 +215,7 @@ class SuspensionMonitor:
             self.suspended.append(identity)
             raise Suspended
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._parked[future] = _Park(ready, identity)
+        self._parked[future] = _Park(ready, identity, asyncio.current_task())
         self._request_check()
         try:
             await future
@@ -203,30 +232,53 @@ class SuspensionMonitor:
         """Return once the invocation has suspended because nothing of it can move."""
         await self._quiescent.wait()
 
+    async def wait_drained(self) -> None:
+        """After ``release``: return once no task is busy any more.
+
+        What is left then waits on siblings that ended with the suspension (an event
+        never set, a queue never fed) and can only be cancelled.
+        """
+        await self._drained.wait()
+
     def release(self) -> None:
         """Make every parked operation, now and later, raise ``Suspended``."""
+        if self._released:
+            return
         self._released = self._closed = True
         for future, park in self._parked.items():
             if not future.done():
                 self.suspended.append(park.identity)
+                if park.task is not None:
+                    self._released_tasks.add(park.task)
                 future.set_exception(Suspended())
+        self._request_check()
+
+    def swallowed_by_current_task(self) -> bool:
+        """Whether the running task had a park ended by suspension and yet goes on."""
+        task = asyncio.current_task()
+        return task is not None and task in self._released_tasks
 
     # -- the quiescence decision ----------------------------------------------------
 
     def _request_check(self) -> None:
-        if not self._check_pending and not self._released:
+        if not self._check_pending and not self._drained.is_set():
             self._check_pending = True
             # An empty context: the check belongs to no task of the invocation.
             asyncio.get_running_loop().call_soon(self._check, context=_NO_CONTEXT)
 
     def _check(self) -> None:
         self._check_pending = False
-        if self._released or not self._parked:
-            return
+        if not self._released and (
+            not self._parked or (self.root is not None and self.root.done())
+        ):
+            return  # nothing parked, or the handler has ended: nothing to suspend
         blocker = self._find_blocker()
         if blocker is None:
-            self.release()
-            self._quiescent.set()
+            if self._released:
+                self._drained.set()
+            else:
+                self.release()
+                self._quiescent.set()
         elif blocker is _READY:
             self._request_check()
         elif isinstance(blocker, asyncio.Future) and blocker is not self._watched:
@@ -269,7 +321,29 @@ class SuspensionMonitor:
         if isinstance(waiter, asyncio.Task):
             return None if waiter in self._tasks else waiter
         if _GATHERING is not None and isinstance(waiter, _GATHERING):
-            return None
-        if _innermost_code(task) in _internal_waits():
+            return self._outside(getattr(waiter, "_children", ()))
+        innermost = _innermost(task)
+        code = _code_of(innermost)
+        local = _JOINS.get(code) if code is not None else None
+        if local is not None:
+            frame = getattr(innermost, "cr_frame", None)
+            joined = frame.f_locals.get(local) if frame is not None else None
+            if isinstance(joined, asyncio.Future):
+                joined = (joined,)
+            if joined is None:
+                return waiter
+            return self._outside(joined)
+        if code in _internal_waits():
             return None
         return waiter
+
+    def _outside(self, futures: Any) -> Any:
+        """A pending future among ``futures`` that is not a task of the invocation."""
+        for future in futures:
+            if (
+                isinstance(future, asyncio.Future)
+                and not future.done()
+                and not (isinstance(future, asyncio.Task) and future in self._tasks)
+            ):
+                return future
+        return None

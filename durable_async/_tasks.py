@@ -48,7 +48,13 @@ class TaskRegistry:
         """Track ``task`` until it is done."""
         if not task.done():
             self._live.add(task)
-            task.add_done_callback(self._live.discard)
+            task.add_done_callback(self._done)
+        else:
+            _collect_suspension(task)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._live.discard(task)
+        _collect_suspension(task)
 
     def __iter__(self) -> Iterator[asyncio.Task[Any]]:
         return iter(list(self._live))
@@ -58,6 +64,18 @@ class TaskRegistry:
 
     def __len__(self) -> int:
         return len(self._live)
+
+
+def _collect_suspension(task: asyncio.Task[Any]) -> None:
+    """Mark a task that ended with the suspension signal as retrieved.
+
+    Ending that way is how a branch suspends; asyncio would otherwise log "exception never
+    retrieved" for a fire-and-forget task. Any other exception is left for asyncio to report.
+    """
+    from durable_async._suspend import Suspended  # here: _suspend imports this module
+
+    if not task.cancelled() and isinstance(getattr(task, "_exception", None), Suspended):
+        task.exception()
 
 
 class TaskInfo:

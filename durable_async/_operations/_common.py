@@ -12,6 +12,7 @@ import anyio.to_thread
 
 from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
+from durable_async._tasks import current_scope
 from durable_async._wire.enums import OperationAction, OperationStatus
 from durable_async._wire.models import OperationUpdate
 
@@ -37,6 +38,9 @@ class RunningBody:
 running_body: ContextVar[RunningBody | None] = ContextVar(
     "durable_async_running_body", default=None
 )
+
+
+_BODY_SCOPE = "<body>"
 
 
 def misuse_in_body() -> ValidationError | None:
@@ -84,6 +88,9 @@ async def call_user(
     if body is None:
         body = RunningBody(getattr(func, "__name__", None) or repr(func))
     reset = running_body.set(body)
+    # Tasks a body creates are counted apart: bodies do not run on replay, so their tasks
+    # must not shift the namespaces of tasks the orchestration code creates after them.
+    reset_scope = current_scope.set(_BODY_SCOPE)
     try:
         with rt.monitor.running_body():
             if is_async_callable(func):
@@ -95,6 +102,7 @@ async def call_user(
                 result = await result
             return result
     finally:
+        current_scope.reset(reset_scope)
         running_body.reset(reset)
 
 

@@ -45,6 +45,27 @@ class Declined(Exception):
 # -- reading the recorded history ----------------------------------------------------
 
 
+class Saga:
+    """A booking saga's step bodies; ``ran`` records which ran, in order."""
+
+    def __init__(self, *, payment_fails: bool = True) -> None:
+        self.ran: list[str] = []
+        self.payment_fails = payment_fails
+
+    async def book(self, step: StepContext) -> str:
+        self.ran.append("book")
+        return "booking-7"
+
+    async def pay(self, step: StepContext, booking: str) -> str:
+        self.ran.append("pay")
+        if self.payment_fails:
+            raise Declined(f"card declined for {booking}")
+        return f"paid {booking}"
+
+    async def undo(self, step: StepContext, booking: str) -> None:
+        self.ran.append(f"undo {booking}")
+
+
 def _started_at(result: ExecutionResult) -> datetime:
     (execution,) = [o for o in result.operations if o.type is OperationType.EXECUTION]
     assert execution.start_timestamp is not None
@@ -221,27 +242,16 @@ async def test_exit_stack_callbacks_run_once_in_order_after_the_block_ends(
 async def test_saga_compensates_a_failed_payment_in_except_step_error_after_the_wait(
     sdk_logger: SdkLogger,
 ) -> None:
-    ran: list[str] = []
-
-    async def book(step: StepContext) -> str:
-        ran.append("book")
-        return "booking-7"
-
-    async def pay(step: StepContext, booking: str) -> None:
-        ran.append("pay")
-        raise Declined(f"card declined for {booking}")
-
-    async def cancel_booking(step: StepContext, booking: str) -> None:
-        ran.append(f"cancel {booking}")
+    saga = Saga()
 
     @durable_execution(logger=sdk_logger[0])
     async def handler(event: Any, ctx: DurableContext) -> str:
-        booking = await ctx.step(book, name="book")
+        booking = await ctx.step(saga.book, name="book")
         try:
             await ctx.wait(seconds=30, name="hold")
-            await ctx.step(pay, booking, name="pay", config=NO_RETRY)
+            await ctx.step(saga.pay, booking, name="pay", config=NO_RETRY)
         except StepError as error:
-            await ctx.step(cancel_booking, booking, name="cancel-booking")
+            await ctx.step(saga.undo, booking, name="cancel-booking")
             return f"compensated: {error.message}"
         return "paid"
 
@@ -249,7 +259,7 @@ async def test_saga_compensates_a_failed_payment_in_except_step_error_after_the_
 
     assert result.status == "SUCCEEDED", result.error
     assert result.result == "compensated: card declined for booking-7"
-    assert ran == ["book", "pay", "cancel booking-7"]
+    assert saga.ran == ["book", "pay", "undo booking-7"]
     assert recorded_names(result) == ["book", "hold", "pay", "cancel-booking"]
     assert op(result, "pay").status is OperationStatus.FAILED
     assert started(result, "cancel-booking") == 30
@@ -262,27 +272,16 @@ async def test_saga_compensates_a_failed_payment_in_except_step_error_after_the_
 async def test_saga_compensating_in_except_base_exception_runs_once_after_the_wait(
     sdk_logger: SdkLogger,
 ) -> None:
-    ran: list[str] = []
-
-    async def book(step: StepContext) -> str:
-        ran.append("book")
-        return "booking-7"
-
-    async def pay(step: StepContext, booking: str) -> None:
-        ran.append("pay")
-        raise Declined(f"card declined for {booking}")
-
-    async def cancel_booking(step: StepContext, booking: str) -> None:
-        ran.append(f"cancel {booking}")
+    saga = Saga()
 
     @durable_execution(logger=sdk_logger[0])
     async def handler(event: Any, ctx: DurableContext) -> str:
-        booking = await ctx.step(book, name="book")
+        booking = await ctx.step(saga.book, name="book")
         try:
             await ctx.wait(seconds=30, name="hold")
-            await ctx.step(pay, booking, name="pay", config=NO_RETRY)
+            await ctx.step(saga.pay, booking, name="pay", config=NO_RETRY)
         except BaseException:
-            await ctx.step(cancel_booking, booking, name="cancel-booking")
+            await ctx.step(saga.undo, booking, name="cancel-booking")
             raise
         return "paid"
 
@@ -291,7 +290,7 @@ async def test_saga_compensating_in_except_base_exception_runs_once_after_the_wa
     assert result.status == "FAILED"
     assert result.error is not None
     assert result.error.message == "card declined for booking-7"
-    assert ran == ["book", "pay", "cancel booking-7"]
+    assert saga.ran == ["book", "pay", "undo booking-7"]
     assert recorded_names(result) == ["book", "hold", "pay", "cancel-booking"]
     assert started(result, "cancel-booking") == 30
     assert statuses(result) == ["PENDING", "FAILED"]
@@ -304,27 +303,16 @@ async def test_saga_compensating_in_except_base_exception_runs_once_after_the_wa
 async def test_saga_compensation_in_except_base_exception_does_not_run_when_payment_succeeds(
     sdk_logger: SdkLogger,
 ) -> None:
-    ran: list[str] = []
-
-    async def book(step: StepContext) -> str:
-        ran.append("book")
-        return "booking-7"
-
-    async def pay(step: StepContext, booking: str) -> str:
-        ran.append("pay")
-        return f"paid {booking}"
-
-    async def cancel_booking(step: StepContext, booking: str) -> None:
-        ran.append(f"cancel {booking}")
+    saga = Saga(payment_fails=False)
 
     @durable_execution(logger=sdk_logger[0])
     async def handler(event: Any, ctx: DurableContext) -> str:
-        booking = await ctx.step(book, name="book")
+        booking = await ctx.step(saga.book, name="book")
         try:
             await ctx.wait(seconds=30, name="hold")
-            receipt: str = await ctx.step(pay, booking, name="pay", config=NO_RETRY)
+            receipt: str = await ctx.step(saga.pay, booking, name="pay", config=NO_RETRY)
         except BaseException:
-            await ctx.step(cancel_booking, booking, name="cancel-booking")
+            await ctx.step(saga.undo, booking, name="cancel-booking")
             raise
         return receipt
 
@@ -332,7 +320,7 @@ async def test_saga_compensation_in_except_base_exception_does_not_run_when_paym
 
     assert result.status == "SUCCEEDED", result.error
     assert result.result == "paid booking-7"
-    assert ran == ["book", "pay"]
+    assert saga.ran == ["book", "pay"]
     assert recorded_names(result) == ["book", "hold", "pay"]
     assert result.invocations == 2
     # Cleanup that runs while the invocation suspends swallows nothing.
@@ -341,27 +329,16 @@ async def test_saga_compensation_in_except_base_exception_does_not_run_when_paym
 
 @pytest.mark.anyio
 async def test_saga_finally_releases_the_hold_once_after_the_wait(sdk_logger: SdkLogger) -> None:
-    ran: list[str] = []
-
-    async def book(step: StepContext) -> str:
-        ran.append("book")
-        return "booking-7"
-
-    async def pay(step: StepContext, booking: str) -> None:
-        ran.append("pay")
-        raise Declined(f"card declined for {booking}")
-
-    async def release_hold(step: StepContext, booking: str) -> None:
-        ran.append(f"release {booking}")
+    saga = Saga()
 
     @durable_execution(logger=sdk_logger[0])
     async def handler(event: Any, ctx: DurableContext) -> str:
-        booking = await ctx.step(book, name="book")
+        booking = await ctx.step(saga.book, name="book")
         try:
             await ctx.wait(seconds=30, name="hold")
-            await ctx.step(pay, booking, name="pay", config=NO_RETRY)
+            await ctx.step(saga.pay, booking, name="pay", config=NO_RETRY)
         finally:
-            await ctx.step(release_hold, booking, name="release-hold")
+            await ctx.step(saga.undo, booking, name="release-hold")
         return "paid"
 
     result = await LocalRunner(handler).run()
@@ -369,7 +346,7 @@ async def test_saga_finally_releases_the_hold_once_after_the_wait(sdk_logger: Sd
     assert result.status == "FAILED"
     assert result.error is not None
     assert result.error.message == "card declined for booking-7"
-    assert ran == ["book", "pay", "release booking-7"]
+    assert saga.ran == ["book", "pay", "undo booking-7"]
     assert recorded_names(result) == ["book", "hold", "pay", "release-hold"]
     assert started(result, "release-hold") == 30
     assert result.invocations == 2

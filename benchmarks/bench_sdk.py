@@ -4,10 +4,14 @@
     ``MemoryBackend``, and on a zero-cost backend that only hands back a token: pure SDK time);
 (b) fixed cost per invocation (one-step handler, minus one sequential step);
 (c) replay cost per recorded operation;
-(d) worker threads used by a 200-way gather of plain (sync) steps.
+(d) worker threads used by a 200-way gather of plain (sync) steps;
+(e) the cost of deciding suspension exactly: ``N`` branch tasks that each run 0-7 steps and
+    park on a durable wait at different moments, until the invocation suspends (time per
+    branch, and how often the quiescence check ran).
 
 Options: ``--steps N`` (sequential, default 2000), ``--gathered N`` (1000),
-``--invocations N`` (2000), ``--replayed N`` (2000), ``--repeat N`` (best of, 5).
+``--invocations N`` (2000), ``--replayed N`` (2000), ``--branches N`` (1000),
+``--repeat N`` (best of, 5).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from durable_async import (
 )
 from durable_async._entry import DEFAULT_MAX_THREADS
 from durable_async._replay import OperationLog
+from durable_async._suspend import SuspensionMonitor
 from durable_async._wire.models import (
     CheckpointRequest,
     CheckpointResponse,
@@ -90,6 +95,17 @@ def _blocking(sc: StepContext, i: int) -> int:
 async def sync_fanout(event: dict[str, Any], ctx: DurableContext) -> int:
     results = await asyncio.gather(*(ctx.step(_blocking, i) for i in range(event["n"])))
     return len(results)
+
+
+@durable_execution
+async def staggered_parks(event: dict[str, Any], ctx: DurableContext) -> int:
+    async def branch(i: int) -> int:
+        for _ in range(i % 8):
+            await ctx.step(_inc, i)
+        await ctx.wait(1)
+        return i
+
+    return sum(await asyncio.gather(*(branch(i) for i in range(event["n"]))))
 
 
 class ZeroCostBackend(DurableExecutionClient):
@@ -228,6 +244,34 @@ async def bench_threads(n: int) -> tuple[int, int, float]:
     return baseline, _threads_seen, elapsed
 
 
+async def bench_staggered_parks(n: int, repeat: int) -> tuple[float, int]:
+    """Best time of the first (suspending) invocation of ``staggered_parks``; checks run."""
+    checks = 0
+    original = SuspensionMonitor._check
+
+    def counting(self: SuspensionMonitor) -> None:
+        nonlocal checks
+        checks += 1
+        original(self)
+
+    best = float("inf")
+    SuspensionMonitor._check = counting  # type: ignore[method-assign]
+    try:
+        for _ in range(repeat):
+            backend = MemoryBackend()
+            runner = LocalRunner(staggered_parks, backend)
+            event = lambda_event(runner, backend.start_execution(json.dumps({"n": n})))
+            checks = 0
+            elapsed, out = await _timed(
+                lambda: staggered_parks.invoke_async(event, FakeLambdaContext(), client=backend)  # noqa: B023
+            )
+            assert out["Status"] == "PENDING", out
+            best = min(best, elapsed)
+    finally:
+        SuspensionMonitor._check = original  # type: ignore[method-assign]
+    return best, checks
+
+
 async def main(args: argparse.Namespace) -> None:
     # Warm up imports, caches and the converter.
     await bench_steps(sequential, 50, 1)
@@ -277,6 +321,13 @@ async def main(args: argparse.Namespace) -> None:
          f"baseline {baseline}, limiter {DEFAULT_MAX_THREADS}", f"{elapsed * 1e3:.0f} ms")
     )  # fmt: skip
 
+    parks, checks = await bench_staggered_parks(args.branches, args.repeat)
+    rows.append(
+        (f"(e) {args.branches} branches parking one by one",
+         f"{parks / args.branches * US:8.1f} µs/branch",
+         f"{checks} quiescence checks, {parks * 1e3:.0f} ms to suspend", "")
+    )  # fmt: skip
+
     print(f"python {sys.version.split()[0]}, best of {args.repeat}")
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for row in rows:
@@ -291,5 +342,6 @@ if __name__ == "__main__":
     parser.add_argument("--gathered", type=int, default=1000)
     parser.add_argument("--invocations", type=int, default=2000)
     parser.add_argument("--replayed", type=int, default=2000)
+    parser.add_argument("--branches", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
     asyncio.run(main(parser.parse_args()))

@@ -1,11 +1,22 @@
 """durable_async: an asyncio-native SDK for AWS Lambda durable functions."""
 
+from durable_async._batch import (
+    BatchItem,
+    BatchItemStatus,
+    BatchResult,
+    CompletionConfig,
+    CompletionReason,
+)
 from durable_async._client.aiobotocore import AioBotocoreClient
 from durable_async._client.base import DurableExecutionClient
 from durable_async._config import (
     CallbackConfig,
     ChildConfig,
     InvokeConfig,
+    MapConfig,
+    NestingType,
+    ParallelBranch,
+    ParallelConfig,
     StepConfig,
     StepSemantics,
     WaitForCallbackConfig,
@@ -64,6 +75,9 @@ from durable_async._waits import (
 __all__ = [
     "AioBotocoreClient",
     "BackendError",
+    "BatchItem",
+    "BatchItemStatus",
+    "BatchResult",
     "Callback",
     "CallbackConfig",
     "CallbackError",
@@ -73,6 +87,8 @@ __all__ = [
     "CheckpointError",
     "ChildConfig",
     "ChildContextError",
+    "CompletionConfig",
+    "CompletionReason",
     "DurableContext",
     "DurableError",
     "DurableExecutionClient",
@@ -90,7 +106,11 @@ __all__ = [
     "JitterStrategy",
     "JsonSerDes",
     "LinearRetryStrategyConfig",
+    "MapConfig",
+    "NestingType",
     "NonDeterministicExecutionError",
+    "ParallelBranch",
+    "ParallelConfig",
     "PassThroughSerDes",
     "PayloadTooLargeError",
     "RetryDecision",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 import attrs
 
+from durable_async._batch import CompletionConfig
 from durable_async._duration import Duration, name_invalid_fields, to_duration
+from durable_async._errors import ValidationError
 from durable_async._retry import RetryStrategy
 from durable_async._serdes import SerDes
 from durable_async._validation import validate_sub_type
@@ -104,3 +106,61 @@ class InvokeConfig:
     #: Decodes the target's result; default plain JSON.
     serdes_result: SerDes[Any] | None = None
     tenant_id: str | None = None
+
+
+class NestingType(StrEnum):
+    """How a batch's branches are recorded.
+
+    ``NESTED``: each branch is a child context of its own (a CONTEXT operation).
+    ``FLAT``: no operation per branch; its operations hang directly under the batch.
+    """
+
+    NESTED = "NESTED"
+    FLAT = "FLAT"
+
+
+def _check_max_concurrency(_: object, __: object, value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        msg = f"max_concurrency must be at least 1, got: {value!r}"
+        raise ValidationError(msg)
+
+
+@attrs.frozen
+class MapConfig:
+    """How ``ctx.map`` runs its items.
+
+    ``max_concurrency`` bounds the branches in flight (a suspended branch keeps its slot);
+    ``completion_config`` decides when the batch ends (default: at the first failure);
+    ``item_namer(item, index)`` names each branch (default ``map-item-{index}``);
+    ``item_serdes`` stores each branch's result (default: ``serdes``, then the default
+    encoding); ``serdes`` stores the ``BatchResult``; ``summary_generator(result)`` adds a
+    ``summary`` to what is stored when the result is too large to store.
+    """
+
+    max_concurrency: int | None = attrs.field(default=None, validator=_check_max_concurrency)
+    completion_config: CompletionConfig = attrs.field(factory=CompletionConfig)
+    item_namer: Callable[[Any, int], str] | None = None
+    serdes: SerDes[Any] | None = None
+    item_serdes: SerDes[Any] | None = None
+    summary_generator: Callable[[Any], str] | None = None
+    nesting: NestingType = NestingType.NESTED
+
+
+@attrs.frozen
+class ParallelConfig:
+    """How ``ctx.parallel`` runs its branches (see ``MapConfig``; default: all must succeed)."""
+
+    max_concurrency: int | None = attrs.field(default=None, validator=_check_max_concurrency)
+    completion_config: CompletionConfig = attrs.field(factory=CompletionConfig.all_successful)
+    serdes: SerDes[Any] | None = None
+    item_serdes: SerDes[Any] | None = None
+    summary_generator: Callable[[Any], str] | None = None
+    nesting: NestingType = NestingType.NESTED
+
+
+@attrs.frozen
+class ParallelBranch:
+    """A branch of ``ctx.parallel`` with a name of its own (default ``parallel-branch-{i}``)."""
+
+    func: Callable[..., Awaitable[Any]]
+    name: str | None = None

@@ -9,16 +9,20 @@ from __future__ import annotations
 
 import sys
 import uuid as _uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
 
+from durable_async._batch import BatchResult
 from durable_async._config import (
     CallbackConfig,
     ChildConfig,
     InvokeConfig,
+    MapConfig,
+    ParallelBranch,
+    ParallelConfig,
     StepConfig,
     WaitForCallbackConfig,
 )
@@ -30,6 +34,7 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
 from durable_async._operations._common import misuse_in_body
+from durable_async._operations.batch import BatchKind, Branch, run_batch
 from durable_async._operations.callback import (
     Callback,
     create_callback,
@@ -52,6 +57,7 @@ from durable_async._wire.enums import OperationSubType, OperationType
 from durable_async._wire.models import Operation
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 _current: ContextVar[DurableContext | None] = ContextVar("durable_async_context", default=None)
 
@@ -98,11 +104,14 @@ class DurableContext:
         runtime: InvocationRuntime,
         *,
         parent_id: str | None = None,
+        prefix: str | None = None,
         replaying: bool,
     ) -> None:
         self._rt = runtime
         self._parent_id = parent_id
-        self._prefix = parent_id
+        # The IDs of its operations derive from ``prefix``: the context's own operation, or
+        # for a FLAT batch branch (which has none) the branch's virtual ID.
+        self._prefix = prefix or parent_id
         self._position = 0
         self._next_id: str | None = None
         self._replaying = replaying
@@ -155,7 +164,14 @@ class DurableContext:
         if misuse is not None:
             raise misuse
         op_id = self._allocate_id()
-        identity = OperationIdentity(op_id, type_, sub_type, name, self._parent_id)
+        return self._check_identity(
+            OperationIdentity(op_id, type_, sub_type, name, self._parent_id)
+        )
+
+    def _check_identity(
+        self, identity: OperationIdentity
+    ) -> tuple[OperationIdentity, Operation | None]:
+        """Match ``identity`` against the history; refuse new operations once suspending."""
         rt = self._rt
         try:
             recorded = rt.log.match(identity)
@@ -431,6 +447,83 @@ class DurableContext:
                 dict(self._logger.scope.fields),
             ),
             identity,
+        )
+
+    def map(
+        self,
+        items: Sequence[U],
+        func: Callable[[DurableContext, U, int, Sequence[U]], Awaitable[T]],
+        /,
+        *,
+        name: str | None = None,
+        config: MapConfig | None = None,
+    ) -> Coroutine[None, None, BatchResult]:
+        """Run ``func(item_ctx, item, index, items)`` for every item, each in its own context.
+
+        Branches run as tasks on this loop (no thread per branch), at most
+        ``config.max_concurrency`` at once; ``config.completion_config`` decides when the
+        batch ends. Each branch's ID derives from its index, so results never depend on
+        the order branches finish in. Returns a ``BatchResult`` in index order.
+        """
+        items = list(items) if not isinstance(items, Sequence) else items
+        if config is not None:
+            config.completion_config.check_total(len(items))
+        config = config or MapConfig()
+        identity, recorded = self._issue(
+            OperationType.CONTEXT, OperationSubType.MAP, validate_name(name)
+        )
+        namer = config.item_namer
+
+        def plan() -> list[Branch]:
+            return [
+                Branch(
+                    namer(item, index) if namer else f"map-item-{index}",
+                    func,
+                    (item, index, items),
+                )
+                for index, item in enumerate(items)
+            ]
+
+        return self._rt.issue(
+            run_batch(self, identity, recorded, BatchKind.MAP, plan, config), identity
+        )
+
+    def parallel(
+        self,
+        branches: Sequence[Callable[[DurableContext], Awaitable[Any]] | ParallelBranch],
+        /,
+        *,
+        name: str | None = None,
+        config: ParallelConfig | None = None,
+    ) -> Coroutine[None, None, BatchResult]:
+        """Run each branch ``branch(branch_ctx)`` in its own context, concurrently.
+
+        Like ``map`` (same concurrency bound, completion policy and result), for a fixed
+        list of different functions; ``ParallelBranch(func, name=...)`` names one. By
+        default every branch must succeed: the first failure ends the batch.
+        """
+        branches = list(branches)
+        if config is not None:
+            config.completion_config.check_total(len(branches))
+        config = config or ParallelConfig()
+        identity, recorded = self._issue(
+            OperationType.CONTEXT, OperationSubType.PARALLEL, validate_name(name)
+        )
+
+        def plan() -> list[Branch]:
+            planned = []
+            for index, branch in enumerate(branches):
+                if isinstance(branch, ParallelBranch):
+                    default = f"parallel-branch-{index}"
+                    planned.append(
+                        Branch(default if branch.name is None else branch.name, branch.func, ())
+                    )
+                else:
+                    planned.append(Branch(f"parallel-branch-{index}", branch, ()))
+            return planned
+
+        return self._rt.issue(
+            run_batch(self, identity, recorded, BatchKind.PARALLEL, plan, config), identity
         )
 
     # -- replay-safe helpers -------------------------------------------------------------

@@ -3,7 +3,7 @@
 The default encoding reads and writes exactly what AWS's Python SDK stores for step
 results, so histories move between the two SDKs: primitives and lists of primitives are
 plain JSON; anything else is an envelope ``{"t": tag, "v": value}`` whose containers hold
-envelopes for every element.
+envelopes for every element (a ``BatchResult`` is the ``br`` envelope of its dict form).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
+from durable_async._batch import BatchResult
 from durable_async._errors import PayloadTooLargeError, SerDesError
 
 T = TypeVar("T")
@@ -109,6 +110,9 @@ def _encode(value: Any) -> dict[str, Any]:
             return {"t": "l", "v": [_encode(item) for item in value]}
         case tuple():
             return {"t": "t", "v": [_encode(item) for item in value]}
+        case BatchResult():
+            fields = value.to_dict()
+            return {"t": "br", "v": {key: _encode(item) for key, item in fields.items()}}
         case dict():
             if any(not isinstance(key, str) for key in value):
                 msg = "dict keys must be strings to be stored"
@@ -147,6 +151,8 @@ def _decode(tag: str, value: Any) -> Any:
             return tuple(_unwrap(item) for item in value)
         case "m":
             return {key: _unwrap(item) for key, item in value.items()}
+        case "br":
+            return BatchResult.from_dict({key: _unwrap(item) for key, item in value.items()})
         case _:
             msg = f"unknown type tag {tag!r} in stored payload"
             raise SerDesError(msg)

@@ -1,0 +1,245 @@
+"""``ctx.map`` and ``ctx.parallel``: branches as tasks on one loop, under a completion policy.
+
+The batch is a CONTEXT operation (subtype ``Map`` / ``Parallel``) whose body is the
+coordinator below. Branch ``i`` is a child context (``MapIteration`` / ``ParallelBranch``)
+whose ID derives from ``i`` (AWS's ``blake2b(f"{batch}-{i}")``), so IDs and results never
+depend on completion order. The coordinator starts branches in index order, at most
+``max_concurrency`` in flight (a parked branch keeps its slot), and reads outcomes that
+arrive together in index order, so the completion policy sees the same sequence on replay
+wherever it can. When the policy is met, branches not started never start and running
+ones are cancelled (a cancellation records nothing), and are reported ``STARTED``.
+
+Suspension needs nothing special: a parked branch is a parked task, the coordinator joins
+its branches, and the invocation suspends once no branch can move.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from durable_async._batch import (
+    BatchItem,
+    BatchItemStatus,
+    BatchResult,
+    CompletionReason,
+    CompletionRecord,
+    summary_envelope,
+)
+from durable_async._config import ChildConfig, MapConfig, NestingType, ParallelConfig
+from durable_async._errors import (
+    BackendError,
+    DurableOperationError,
+    NonDeterministicExecutionError,
+    error_object,
+)
+from durable_async._identity import OperationIdentity, operation_id
+from durable_async._operations.child import run_child
+from durable_async._serdes import SerDesContext, deserialize, serialize
+from durable_async._wire.enums import OperationStatus, OperationSubType, OperationType
+from durable_async._wire.models import ErrorObject, Operation
+
+if TYPE_CHECKING:
+    from durable_async._context import DurableContext
+
+#: Errors that end the whole invocation, not just a branch.
+_FATAL = (NonDeterministicExecutionError, BackendError)
+
+
+class BatchKind(Enum):
+    """What the batch records: its subtype, its branches' subtype, its summary's type."""
+
+    MAP = (OperationSubType.MAP, OperationSubType.MAP_ITERATION, "MapResult")
+    PARALLEL = (OperationSubType.PARALLEL, OperationSubType.PARALLEL_BRANCH, "ParallelResult")
+
+    @property
+    def branch_sub_type(self) -> OperationSubType:
+        """The subtype of each branch's CONTEXT operation."""
+        return self.value[1]
+
+    @property
+    def summary_type(self) -> str:
+        """The ``type`` of the summary stored for a result too large to store."""
+        return self.value[2]
+
+
+@attrs.frozen
+class Branch:
+    """One branch to run: its name, and ``func(branch_ctx, *args)``."""
+
+    name: str
+    func: Callable[..., Awaitable[Any]]
+    args: tuple[Any, ...]
+
+
+async def run_batch(
+    ctx: DurableContext,
+    identity: OperationIdentity,
+    recorded: Operation | None,
+    kind: BatchKind,
+    plan: Callable[[], list[Branch]],
+    config: MapConfig | ParallelConfig,
+) -> BatchResult:
+    """Replay or run a batch: a child context whose body coordinates the branches."""
+    record = None
+    if recorded is not None and recorded.status is OperationStatus.SUCCEEDED:
+        details = recorded.context_details
+        if details is not None and details.replay_children:
+            record = CompletionRecord.parse(details.result)
+    user_summary = config.summary_generator
+
+    def summarize(result: Any) -> str:
+        extra = user_summary(result) if user_summary is not None else None
+        return summary_envelope(kind.summary_type, result, extra)
+
+    async def coordinate(batch_ctx: DurableContext) -> BatchResult:
+        branches = plan()
+        coordinator = _Coordinator(batch_ctx, identity.id, kind, branches, config)
+        if record is not None:
+            return await coordinator.rebuild(record)
+        return await coordinator.run()
+
+    child_config = ChildConfig(serdes=config.serdes, summary_generator=summarize)
+    result: BatchResult = await run_child(
+        ctx._rt, identity, recorded, ctx._child_factory(identity.id), coordinate, (), child_config
+    )
+    return result
+
+
+class _Coordinator:
+    """Runs the branches of one batch and decides when it ends."""
+
+    def __init__(
+        self,
+        batch_ctx: DurableContext,
+        batch_id: str,
+        kind: BatchKind,
+        branches: list[Branch],
+        config: MapConfig | ParallelConfig,
+    ) -> None:
+        self._ctx = batch_ctx
+        self._batch_id = batch_id
+        self._kind = kind
+        self._branches = branches
+        self._config = config
+        self._item_serdes = config.item_serdes or config.serdes
+
+    async def run(self) -> BatchResult:
+        """Run branches until the completion policy is met; report them in index order."""
+        total = len(self._branches)
+        policy = self._config.completion_config
+        limit = self._config.max_concurrency or max(total, 1)
+        items: dict[int, BatchItem] = {}
+        running: dict[asyncio.Task[Any], int] = {}
+        succeeded = failed = 0
+        started = 0
+        reason = CompletionReason.ALL_COMPLETED if total == 0 else None
+        try:
+            while reason is None:
+                while started < total and len(running) < limit:
+                    task = asyncio.create_task(self._run_branch(started))
+                    running[task] = started
+                    started += 1
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in sorted(done, key=running.__getitem__):
+                    index = running.pop(task)
+                    item = _outcome(index, task)
+                    items[index] = item
+                    if item.status is BatchItemStatus.SUCCEEDED:
+                        succeeded += 1
+                    else:
+                        failed += 1
+                    if reason is None:
+                        reason = policy.reason(succeeded, failed, total)
+        finally:
+            await _cancel(running)
+        for index in running.values():
+            items[index] = BatchItem(index, BatchItemStatus.STARTED)
+        return BatchResult(tuple(items[i] for i in sorted(items)), reason)
+
+    async def rebuild(self, record: CompletionRecord) -> BatchResult:
+        """Rebuild a result too large to have been stored, from its branches' records."""
+        items = []
+        for index in range(min(record.total_count, len(self._branches))):
+            if index in record.started:
+                items.append(BatchItem(index, BatchItemStatus.STARTED))
+                continue
+            task = asyncio.create_task(self._run_branch(index))
+            await asyncio.wait((task,))
+            items.append(_outcome(index, task))
+        return BatchResult(tuple(items), record.completion_reason)
+
+    async def _run_branch(self, index: int) -> Any:
+        """Run branch ``index`` in its own (NESTED) or virtual (FLAT) child context."""
+        from durable_async._context import DurableContext
+
+        branch = self._branches[index]
+        ctx = self._ctx
+        rt = ctx._rt
+        branch_id = operation_id(self._batch_id, index)
+        if self._config.nesting is NestingType.FLAT:
+            virtual = DurableContext(
+                rt, parent_id=self._batch_id, prefix=branch_id, replaying=ctx.is_replaying
+            )
+            with virtual._bound():
+                value = await branch.func(virtual, *branch.args)
+            context = SerDesContext(branch_id, rt.arn)
+            payload = await serialize(self._item_serdes, value, context)
+            return (
+                None if payload is None else await deserialize(self._item_serdes, payload, context)
+            )
+        identity, recorded = ctx._check_identity(
+            OperationIdentity(
+                branch_id,
+                OperationType.CONTEXT,
+                self._kind.branch_sub_type,
+                branch.name or None,
+                self._batch_id,
+            )
+        )
+        return await run_child(
+            rt,
+            identity,
+            recorded,
+            ctx._child_factory(branch_id),
+            branch.func,
+            branch.args,
+            ChildConfig(serdes=self._item_serdes),
+        )
+
+
+def _outcome(index: int, task: asyncio.Task[Any]) -> BatchItem:
+    """The item for a finished branch task; errors that end the invocation propagate."""
+    error = task.exception()
+    if error is None:
+        return BatchItem(index, BatchItemStatus.SUCCEEDED, task.result())
+    if isinstance(error, _FATAL) or not isinstance(error, Exception):
+        raise error  # the suspension signal, a replay mismatch, the backend: not a branch's
+    return BatchItem(index, BatchItemStatus.FAILED, error=_branch_error(error))
+
+
+def _branch_error(error: Exception) -> ErrorObject:
+    """What a failed branch records: the error its body raised (type and message)."""
+    if isinstance(error, DurableOperationError):
+        return ErrorObject(
+            message=error.message,
+            type=error.error_type,
+            data=error.data,
+            stack_trace=error.stack_trace,
+        )
+    return error_object(error)
+
+
+async def _cancel(running: dict[asyncio.Task[Any], int]) -> None:
+    """Cancel branches the batch no longer needs; their cancellation records nothing."""
+    for task in running:
+        task.cancel()
+    if running:
+        await asyncio.wait(running)
+    for task in running:
+        if not task.cancelled():
+            task.exception()  # collected: the batch has decided without it

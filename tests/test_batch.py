@@ -1,0 +1,422 @@
+"""``ctx.map`` and ``ctx.parallel``: identity, completion policies, suspension and replay."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+from typing import Any
+
+import pytest
+from support import invoke_once, start
+
+from durable_async import (
+    BatchItemStatus,
+    BatchResult,
+    ChildContextError,
+    CompletionConfig,
+    CompletionReason,
+    DurableContext,
+    MapConfig,
+    NestingType,
+    ParallelBranch,
+    ParallelConfig,
+    StepContext,
+    ValidationError,
+    durable_execution,
+)
+from durable_async._identity import operation_id
+from durable_async._serdes import EXTENDED, SerDesContext
+from durable_async._wire.enums import OperationStatus, OperationType
+from durable_async._wire.models import ErrorObject, Operation
+from durable_async.testing import ExecutionResult, LocalRunner, MemoryBackend
+
+pytestmark = pytest.mark.anyio
+
+
+async def echo(step: StepContext, value: Any) -> Any:
+    return value
+
+
+def contexts(result: ExecutionResult) -> list[Operation]:
+    return [op for op in result.operations if op.type is OperationType.CONTEXT]
+
+
+def projection(batch: BatchResult) -> dict[str, Any]:
+    return {
+        "reason": batch.completion_reason,
+        "status": batch.status,
+        "succeeded": [item.index for item in batch.succeeded()],
+        "failed": [item.index for item in batch.failed()],
+        "started": [item.index for item in batch.started()],
+    }
+
+
+# -- identity and wire -------------------------------------------------------------------
+
+
+async def test_branch_ids_names_and_subtypes_are_aws_s() -> None:
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> list[Any]:
+        async def item(c: DurableContext, value: int, index: int, items: Any) -> int:
+            return await c.step(echo, value * 10 + index, name="times")
+
+        mapped = await ctx.map([1, 2], item, name="m", config=MapConfig(max_concurrency=1))
+
+        async def first(c: DurableContext) -> str:
+            return "a"
+
+        async def second(c: DurableContext) -> str:
+            return "b"
+
+        branches: list[Any] = [first, ParallelBranch(second, name="named")]
+        run = await ctx.parallel(branches, name="p")
+        return [mapped.get_results(), run.get_results()]
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == [[10, 21], ["a", "b"]]
+    ops = contexts(result)
+    map_id, par_id = operation_id(None, 1), operation_id(None, 2)
+    assert [(op.id, op.sub_type, op.name, op.parent_id) for op in ops] == [
+        (map_id, "Map", "m", None),
+        (operation_id(map_id, 0), "MapIteration", "map-item-0", map_id),
+        (operation_id(map_id, 1), "MapIteration", "map-item-1", map_id),
+        (par_id, "Parallel", "p", None),
+        (operation_id(par_id, 0), "ParallelBranch", "parallel-branch-0", par_id),
+        (operation_id(par_id, 1), "ParallelBranch", "named", par_id),
+    ]
+    # AWS's own value for branch 0 of the first operation (from a recorded history).
+    assert operation_id(map_id, 0).startswith("1712f93e")
+    step = next(op for op in result.operations if op.type is OperationType.STEP)
+    assert step.parent_id == operation_id(map_id, 0)
+    assert step.id == operation_id(operation_id(map_id, 0), 1)
+
+
+def test_the_batch_result_is_stored_in_aws_s_envelope() -> None:
+    batch = BatchResult(
+        (
+            BatchItemFactory.ok(0, "ok"),
+            BatchItemFactory.failed(1, "branch failed", "RuntimeError"),
+        ),
+        CompletionReason.FAILURE_TOLERANCE_EXCEEDED,
+    )
+    stored = EXTENDED.serialize(batch, SerDesContext())
+    assert stored == (
+        '{"t":"br","v":{"all":{"t":"l","v":['
+        '{"t":"m","v":{"index":{"t":"i","v":0},"status":{"t":"s","v":"SUCCEEDED"},'
+        '"result":{"t":"s","v":"ok"},"error":{"t":"n","v":null}}},'
+        '{"t":"m","v":{"index":{"t":"i","v":1},"status":{"t":"s","v":"FAILED"},'
+        '"result":{"t":"n","v":null},"error":{"t":"m","v":{"ErrorMessage":'
+        '{"t":"s","v":"branch failed"},"ErrorType":{"t":"s","v":"RuntimeError"}}}}}]},'
+        '"completionReason":{"t":"s","v":"FAILURE_TOLERANCE_EXCEEDED"}}}'
+    )
+    assert EXTENDED.deserialize(stored, SerDesContext()) == batch
+
+
+class BatchItemFactory:
+    @staticmethod
+    def ok(index: int, result: Any) -> Any:
+        from durable_async import BatchItem
+
+        return BatchItem(index, BatchItemStatus.SUCCEEDED, result)
+
+    @staticmethod
+    def failed(index: int, message: str, type_: str) -> Any:
+        from durable_async import BatchItem
+
+        return BatchItem(index, BatchItemStatus.FAILED, error=ErrorObject(message, type_))
+
+
+# -- completion policies ---------------------------------------------------------------
+
+
+ALL, EXCEEDED = "ALL_COMPLETED", "FAILURE_TOLERANCE_EXCEEDED"
+
+
+def outcome_branches(outcomes: str, ran: list[int]) -> list[Any]:
+    """Branches that succeed (``s``) or fail (``f``), recording that they ran."""
+
+    def make(index: int, outcome: str) -> Any:
+        async def branch(c: DurableContext) -> str:
+            ran.append(index)
+            if outcome == "f":
+                raise RuntimeError(f"branch {index} failed")
+            return f"r{index}"
+
+        return branch
+
+    return [make(i, o) for i, o in enumerate(outcomes)]
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "completion", "expected", "ran_count"),
+    [
+        # The default (all successful): the first failure ends the batch.
+        ("sfs", None, ("FAILURE_TOLERANCE_EXCEEDED", [0], [1], []), 2),
+        ("sfs", CompletionConfig(tolerated_failure_count=1), ("ALL_COMPLETED", [0, 2], [1], []), 3),
+        ("ffs", CompletionConfig(tolerated_failure_count=1), (EXCEEDED, [], [0, 1], []), 2),
+        # Strictly greater: one failure in four is 25 %, which 25 % tolerates.
+        ("fsss", CompletionConfig(tolerated_failure_percentage=25), (ALL, [1, 2, 3], [0], []), 4),
+        ("ffss", CompletionConfig(tolerated_failure_percentage=25), (EXCEEDED, [], [0, 1], []), 2),
+        ("ssss", CompletionConfig(min_successful=2), ("MIN_SUCCESSFUL_REACHED", [0, 1], [], []), 2),
+        # min_successful alone never stops on failures.
+        ("sfs", CompletionConfig(min_successful=3), ("ALL_COMPLETED", [0, 2], [1], []), 3),
+        ("ffss", CompletionConfig(min_successful=3, tolerated_failure_count=1),
+         (EXCEEDED, [], [0, 1], []), 2),
+        ("fff", CompletionConfig.all_completed(), ("ALL_COMPLETED", [], [0, 1, 2], []), 3),
+        ("fsf", CompletionConfig.first_successful(), ("MIN_SUCCESSFUL_REACHED", [1], [0], []), 2),
+        ("", None, ("ALL_COMPLETED", [], [], []), 0),
+    ],
+)  # fmt: skip
+async def test_completion_policies_end_the_batch_as_aws_s_do(
+    outcomes: str,
+    completion: CompletionConfig | None,
+    expected: tuple[str, list[int], list[int], list[int]],
+    ran_count: int,
+) -> None:
+    ran: list[int] = []
+    config = ParallelConfig(max_concurrency=1)
+    if completion is not None:
+        config = ParallelConfig(max_concurrency=1, completion_config=completion)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        batch = await ctx.parallel(outcome_branches(outcomes, ran), config=config)
+        return projection(batch)
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    reason, succeeded, failed, started = expected
+    assert result.result["reason"] == reason
+    assert result.result["succeeded"] == succeeded
+    assert result.result["failed"] == failed
+    assert result.result["started"] == started
+    assert result.result["status"] == ("FAILED" if failed else "SUCCEEDED")
+    assert len(ran) == ran_count  # branches after the end never started
+
+
+async def test_a_policy_met_while_branches_are_parked_cancels_them_without_failing_them() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        async def slow(c: DurableContext) -> str:
+            await c.wait(seconds=3600, name="long")
+            return "slow"
+
+        async def quick(c: DurableContext) -> str:
+            return await c.step(echo, "quick", name="quick")
+
+        config = ParallelConfig(completion_config=CompletionConfig.first_successful())
+        batch = await ctx.parallel([slow, quick, slow], config=config)
+        return projection(batch)
+
+    output = await invoke_once(handler, backend, arn)
+    assert output["Status"] == "SUCCEEDED"  # in this invocation: nothing waits for the hour
+    import json
+
+    assert json.loads(output["Result"]) == {
+        "reason": "MIN_SUCCESSFUL_REACHED",
+        "status": "SUCCEEDED",
+        "succeeded": [1],
+        "failed": [],
+        "started": [0, 2],
+    }
+    ops = backend.executions[arn].operations.values()
+    branches = [op for op in ops if op.sub_type == "ParallelBranch"]
+    # The cut-off branches are left started: their cancellation recorded no failure.
+    assert [op.status for op in branches] == [
+        OperationStatus.STARTED,
+        OperationStatus.SUCCEEDED,
+        OperationStatus.STARTED,
+    ]
+
+
+def test_bad_configs_are_refused_before_any_branch_starts() -> None:
+    with pytest.raises(ValidationError, match="max_concurrency must be at least 1"):
+        ParallelConfig(max_concurrency=0)
+    with pytest.raises(ValidationError, match="max_concurrency"):
+        MapConfig(max_concurrency=-1)
+    with pytest.raises(ValidationError, match="min_successful"):
+        CompletionConfig(min_successful=0)
+    with pytest.raises(ValidationError, match="tolerated_failure_percentage"):
+        CompletionConfig(tolerated_failure_percentage=101)
+    with pytest.raises(ValidationError, match="tolerated_failure_count"):
+        CompletionConfig(tolerated_failure_count=-1)
+
+
+async def test_min_successful_over_the_item_count_records_nothing() -> None:
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        config = MapConfig(completion_config=CompletionConfig(min_successful=3))
+        return await ctx.map([1, 2], lambda c, x, i, xs: c.step(echo, x), config=config)
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "FAILED"
+    assert result.error is not None
+    assert "min_successful cannot be greater than total items: 3 > 2" in (
+        result.error.message or ""
+    )
+    assert contexts(result) == []
+
+
+async def test_throw_if_error_raises_the_first_failure_as_child_context_error() -> None:
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(completion_config=CompletionConfig.all_completed())
+        batch = await ctx.parallel(outcome_branches("sff", []), config=config)
+        assert batch.has_failure
+        assert [e.message for e in batch.get_errors() if e] == [
+            "branch 1 failed",
+            "branch 2 failed",
+        ]
+        try:
+            batch.throw_if_error()
+        except ChildContextError as error:
+            return [error.message, error.error_type]
+        return None
+
+    result = await LocalRunner(handler).run()
+    assert result.result == ["branch 1 failed", "RuntimeError"]
+
+
+# -- concurrency, suspension and replay ---------------------------------------------------
+
+
+async def test_a_parked_branch_keeps_its_slot_and_the_batch_resumes_after_the_wait() -> None:
+    ran: list[str] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        async def item(c: DurableContext, value: str, index: int, items: Any) -> str:
+            ran.append(value)
+            if index == 0:
+                await c.wait(seconds=5, name="pause")
+            return await c.step(echo, value.upper(), name="upper")
+
+        batch = await ctx.map(["a", "b"], item, config=MapConfig(max_concurrency=1))
+        return batch.get_results()
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == ["A", "B"]
+    assert result.invocations == 2
+    # Branch b never started in the first invocation: a's wait kept the only slot.
+    assert ran == ["a", "a", "b"]
+
+
+async def test_a_finished_batch_replays_from_its_record_without_running_branches() -> None:
+    ran: list[int] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        async def item(c: DurableContext, value: int, index: int, items: Any) -> int:
+            ran.append(value)
+            return value * 2
+
+        batch = await ctx.map([1, 2, 3], item)
+        await ctx.wait(seconds=1)
+        return batch.get_results()
+
+    result = await LocalRunner(handler).run()
+    assert result.result == [2, 4, 6]
+    assert result.invocations == 2
+    assert sorted(ran) == [1, 2, 3]
+
+
+@pytest.mark.parametrize("nesting", [NestingType.NESTED, NestingType.FLAT])
+async def test_a_result_too_large_to_store_is_rebuilt_from_its_branches(
+    nesting: NestingType,
+) -> None:
+    ran: list[int] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        async def item(c: DurableContext, value: int, index: int, items: Any) -> str:
+            ran.append(index)
+            return await c.step(echo, str(index) * 70_000, name="big")
+
+        config = MapConfig(nesting=nesting)
+        batch = await ctx.map([0, 1, 2, 3], item, config=config)
+        await ctx.wait(seconds=1)
+        return [batch.success_count, batch.total_count, [len(r) for r in batch.get_results()]]
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == [4, 4, [70_000] * 4]  # rebuilt whole, not empty
+    batch_op = contexts(result)[0]
+    assert batch_op.context_details is not None
+    assert batch_op.context_details.replay_children is True
+    assert '"type": "MapResult"' in (batch_op.context_details.result or "")
+    if nesting is NestingType.FLAT:
+        assert len(contexts(result)) == 1  # no operation per branch
+        assert sorted(ran) == [0, 0, 1, 1, 2, 2, 3, 3]  # FLAT bodies replay their steps
+    else:
+        assert sorted(ran) == [0, 1, 2, 3]  # NESTED branches return their records
+
+
+async def test_flat_branches_record_no_context_of_their_own() -> None:
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        async def first(c: DurableContext) -> str:
+            return await c.step(echo, "fa", name="fa")
+
+        async def second(c: DurableContext) -> str:
+            return await c.step(echo, "fb", name="fb")
+
+        config = ParallelConfig(nesting=NestingType.FLAT, max_concurrency=1)
+        batch = await ctx.parallel([first, second], config=config)
+        await ctx.wait(seconds=1)
+        return batch.get_results()
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == ["fa", "fb"]
+    batch_id = operation_id(None, 1)
+    steps = [op for op in result.operations if op.type is OperationType.STEP]
+    assert [(op.name, op.parent_id, op.id) for op in steps] == [
+        ("fa", batch_id, operation_id(operation_id(batch_id, 0), 1)),
+        ("fb", batch_id, operation_id(operation_id(batch_id, 1), 1)),
+    ]
+    assert len(contexts(result)) == 1
+
+
+@pytest.mark.parametrize("seed", range(40))
+async def test_results_stay_in_index_order_whatever_order_branches_finish(seed: int) -> None:
+    rng = random.Random(seed)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        async def item(c: DurableContext, value: int, index: int, items: Any) -> int:
+            first: int = await c.step(echo, value, name="first")
+            for _ in range(rng.randrange(5)):
+                await asyncio.sleep(0)
+            await c.wait(seconds=1 + rng.randrange(3))
+            second: int = await c.step(echo, value, name="second")
+            return first + second
+
+        batch = await ctx.map(list(range(6)), item, config=MapConfig(max_concurrency=3))
+        return batch.get_results()
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == [2 * v for v in range(6)]
+
+
+async def test_a_thousand_item_map_runs_on_one_thread() -> None:
+    threads: set[int] = set()
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        async def item(c: DurableContext, value: int, index: int, items: Any) -> int:
+            threads.add(threading.get_ident())
+            return await c.step(echo, value, name="v")
+
+        batch = await ctx.map(list(range(1000)), item)
+        return [batch.success_count, sum(batch.get_results())]
+
+    result = await LocalRunner(handler).run()
+    assert result.result == [1000, sum(range(1000))]
+    assert len(threads) == 1

@@ -44,6 +44,7 @@ from durable_async._operations.callback import (
 from durable_async._operations.child import run_child
 from durable_async._operations.condition import run_condition
 from durable_async._operations.invoke import run_invoke
+from durable_async._operations.race import RaceKind, run_race
 from durable_async._operations.recorded import recorded_now, recorded_random, recorded_uuid4
 from durable_async._operations.step import StepContext, run_step
 from durable_async._operations.wait import run_wait
@@ -525,6 +526,35 @@ class DurableContext:
         return self._rt.issue(
             run_batch(self, identity, recorded, BatchKind.PARALLEL, plan, config), identity
         )
+
+    def race(
+        self, *operations: Coroutine[None, None, T], name: str | None = None
+    ) -> Coroutine[None, None, T]:
+        """The result of the first operation to finish (raising if it failed), recorded.
+
+        ``await ctx.race(ctx.wait_for_callback(ask), ctx.wait(hours=24))``: unlike
+        ``asyncio.wait(..., FIRST_COMPLETED)``, replay returns the same winner. The others
+        are cancelled once it is decided. A failed winner raises ``ChildContextError``.
+        """
+        return self._race(RaceKind.RACE, operations, name)
+
+    def any(
+        self, *operations: Coroutine[None, None, T], name: str | None = None
+    ) -> Coroutine[None, None, T]:
+        """The result of the first operation to succeed, recorded (see ``race``).
+
+        If every operation fails, raises ``ChildContextError`` caused by the first failure.
+        """
+        return self._race(RaceKind.ANY, operations, name)
+
+    def _race(
+        self,
+        kind: RaceKind,
+        operations: tuple[Coroutine[None, None, T], ...],
+        name: str | None,
+    ) -> Coroutine[None, None, T]:
+        identity, recorded = self._issue(OperationType.CONTEXT, kind.value, validate_name(name))
+        return self._rt.issue(run_race(self, identity, recorded, kind, operations), identity)
 
     # -- replay-safe helpers -------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from types import CodeType
 from typing import Any, NoReturn
 
 from durable_async._identity import OperationIdentity
-from durable_async._tasks import TaskRegistry
+from durable_async._tasks import TaskRegistry, current_task_info
 
 
 class Suspended(BaseException):
@@ -303,7 +303,28 @@ class SuspensionMonitor:
                 self._last_blocker = task
                 return blocker
         self._last_blocker = None
+        if self._callbacks_pending():
+            return _READY
         return None
+
+    def _callbacks_pending(self) -> bool:
+        """Whether a callback of the invocation waits in the loop's ready queue.
+
+        A future that finished a moment ago (a branch's task) wakes its joiner through such
+        a callback (``asyncio.wait``'s, ``gather``'s, a task group's): until it has run,
+        the joiner only looks blocked. Loops without a readable queue (uvloop) skip this.
+        """
+        ready = getattr(asyncio.get_running_loop(), "_ready", None)
+        if not ready:
+            return False
+        for handle in ready:
+            context = getattr(handle, "_context", None)
+            if context is None or handle.cancelled():
+                continue
+            info = context.get(current_task_info)
+            if info is not None and info.registry is self._tasks:
+                return True
+        return False
 
     def _blocker_of(self, task: asyncio.Task[Any]) -> Any:
         """What ``task`` is busy with, or ``None`` if it is done, parked or waits on siblings."""

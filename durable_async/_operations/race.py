@@ -1,0 +1,89 @@
+"""``ctx.race`` and ``ctx.any``: the first operation to finish, decided once and recorded.
+
+``asyncio.wait(..., return_when=FIRST_COMPLETED)`` over operations is not replay-safe: on
+replay every recorded operation is already done, so "first" can come out differently.
+These run the operations in a child context (subtype ``Race`` / ``Any``) whose result is
+the winner's, so replay returns the recorded winner and never runs the race again. The
+operations are called (and get their IDs) in the caller's context, as anywhere else.
+
+Among operations that are already finished when the race looks at them (on a resumed
+race, say), the one given first wins: the decision never depends on scheduling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from durable_async._config import ChildConfig
+from durable_async._errors import ChildContextError, ValidationError
+from durable_async._identity import OperationIdentity
+from durable_async._operations.child import run_child
+from durable_async._wire.models import Operation
+
+if TYPE_CHECKING:
+    from durable_async._context import DurableContext
+
+
+class RaceKind(StrEnum):
+    """Which outcome wins: the first to finish, or the first to succeed."""
+
+    RACE = "Race"
+    ANY = "Any"
+
+
+async def run_race(
+    ctx: DurableContext,
+    identity: OperationIdentity,
+    recorded: Operation | None,
+    kind: RaceKind,
+    operations: Sequence[Coroutine[Any, Any, Any]],
+) -> Any:
+    """Replay or run a race over ``operations``."""
+    if recorded is not None and recorded.status.is_terminal:
+        # Decided in an earlier invocation: the operations are not run again.
+        for operation in operations:
+            operation.close()
+    elif not operations:
+        msg = f"ctx.{kind.lower()} needs at least one operation"
+        raise ValidationError(msg)
+
+    async def decide(child: DurableContext) -> Any:
+        tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(op) for op in operations]
+        try:
+            return await _first(tasks, kind)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.wait(tasks)
+            for task in tasks:
+                if not task.cancelled():
+                    task.exception()  # collected: the race has decided without it
+
+    return await run_child(
+        ctx._rt, identity, recorded, ctx._child_factory(identity.id), decide, (), _CONFIG
+    )
+
+
+async def _first(tasks: list[asyncio.Future[Any]], kind: RaceKind) -> Any:
+    pending = set(tasks)
+    while pending:
+        await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+        for task in tasks:  # in the order given: scheduling never picks the winner
+            if task not in pending or not task.done():
+                continue
+            pending.discard(task)
+            error = task.exception()
+            if error is not None and not isinstance(error, Exception):
+                raise error  # suspension and kin are not an outcome
+            if kind is RaceKind.RACE or error is None:
+                return task.result()
+    failures = [task.exception() for task in tasks]
+    msg = f"all {len(tasks)} operations failed"
+    first = next((e for e in failures if e is not None), None)
+    raise ChildContextError(msg) from first
+
+
+_CONFIG = ChildConfig()

@@ -8,7 +8,7 @@ import threading
 from typing import Any
 
 import pytest
-from support import invoke_once, start
+from support import SignallingBackend, invoke_once, start
 
 from durable_async import (
     BatchItemStatus,
@@ -420,3 +420,34 @@ async def test_a_thousand_item_map_runs_on_one_thread() -> None:
     result = await LocalRunner(handler).run()
     assert result.result == [1000, sum(range(1000))]
     assert len(threads) == 1
+
+
+async def test_a_branch_whose_wait_falls_due_while_another_runs_resumes_in_process() -> None:
+    backend = SignallingBackend()
+    arn = start(backend)
+
+    def wait_recorded() -> bool:
+        ops = backend.executions[arn].operations.values()
+        return any(op.type is OperationType.WAIT for op in ops)
+
+    async def slow(step: StepContext) -> str:
+        while not wait_recorded():  # the sibling's wait reaches the service first
+            backend.checkpointed.clear()
+            await backend.checkpointed.wait()
+        backend.advance(2)  # two (virtual) seconds of work: the sibling's wait falls due
+        return "slow"
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        async def waits(c: DurableContext) -> str:
+            await c.wait(seconds=1, name="one-second")
+            return await c.step(echo, "waited", name="after")
+
+        async def works(c: DurableContext) -> str:
+            return await c.step(slow, name="slow")
+
+        batch = await ctx.parallel([waits, works], config=ParallelConfig(max_concurrency=2))
+        return batch.get_results()
+
+    output = await invoke_once(handler, backend, arn)
+    assert output == {"Status": "SUCCEEDED", "Result": '["waited", "slow"]'}

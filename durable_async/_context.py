@@ -82,6 +82,21 @@ def _resolve_name(name: str | None, func: Callable[..., Any]) -> str | None:
     return None
 
 
+# AWS Lambda Powertools compatibility: see ``DurableContext.state``.
+class ExecutionStateView:
+    """Read-only ``DurableContext.state``: what AWS Lambda Powertools reads of AWS's one."""
+
+    __slots__ = ("_rt",)
+
+    def __init__(self, runtime: InvocationRuntime) -> None:
+        self._rt = runtime
+
+    @property
+    def operations(self) -> dict[str, Operation]:
+        """A copy of the operations known so far (history and this invocation's), by ID."""
+        return self._rt.log.snapshot()
+
+
 class DurableContext:
     """Durable operations for one (root or child) context of an execution.
 
@@ -141,6 +156,20 @@ class DurableContext:
     def logger(self) -> DurableLogger:
         """A logger tagged with the execution; silent while the handler replays."""
         return self._logger
+
+    # -- AWS Lambda Powertools compatibility ---------------------------------------------
+    # Powertools (aws_lambda_powertools.shared.functions.is_durable_context) recognises a
+    # durable context by duck typing: an object with both ``lambda_context`` (above) and
+    # ``state``. It then reads the Lambda context from ``ctx.lambda_context``
+    # (Logger.inject_lambda_context, Metrics.log_metrics), and ``@idempotent`` also treats
+    # ``len(ctx.state.operations) > 1`` as "this invocation replays" (AWS's SDK counts the
+    # EXECUTION operation, so a first invocation has exactly one). ``state`` is that much of
+    # AWS's ``ExecutionState``, and nothing more.
+
+    @property
+    def state(self) -> ExecutionStateView:
+        """The execution's recorded operations, as AWS's ``DurableContext.state`` has them."""
+        return ExecutionStateView(self._rt)
 
     @property
     def is_replaying(self) -> bool:

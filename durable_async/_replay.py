@@ -46,6 +46,10 @@ class OperationLog:
     def __len__(self) -> int:
         return len(self._ops)
 
+    def snapshot(self) -> dict[str, Operation]:
+        """A copy of the operations by ID (safe to iterate while the log is refreshed)."""
+        return dict(self._ops)
+
     @property
     def execution(self) -> Operation | None:
         """The EXECUTION operation, which carries the input payload."""

@@ -50,6 +50,22 @@ from durable_async._errors import (
 from durable_async._logging import DurableLogFilter, DurableLogger
 from durable_async._operations.callback import Callback
 from durable_async._operations.condition import WaitForConditionCheckContext
+from durable_async._plugins import (
+    PLUGIN_ENTRY_POINT_GROUP,
+    PLUGIN_ENVIRONMENT_VARIABLE,
+    DurableInstrumentationPlugin,
+    DurableInstrumentationPluginFactory,
+    InvocationEndInfo,
+    InvocationStartInfo,
+    InvocationStatus,
+    OperationEndInfo,
+    OperationInfo,
+    OperationStartInfo,
+    PluginLoadError,
+    UserFunctionEndInfo,
+    UserFunctionOutcome,
+    UserFunctionStartInfo,
+)
 from durable_async._retry import (
     JitterStrategy,
     LinearRetryStrategyConfig,
@@ -71,8 +87,25 @@ from durable_async._waits import (
     WaitStrategyConfig,
     create_wait_strategy,
 )
+from durable_async._wire.enums import OperationStatus, OperationType
 
 __all__ = [
+    "PLUGIN_ENTRY_POINT_GROUP",
+    "PLUGIN_ENVIRONMENT_VARIABLE",
+    "DurableInstrumentationPlugin",
+    "DurableInstrumentationPluginFactory",
+    "InvocationEndInfo",
+    "InvocationStartInfo",
+    "InvocationStatus",
+    "OperationEndInfo",
+    "OperationInfo",
+    "OperationStartInfo",
+    "PluginLoadError",
+    "UserFunctionEndInfo",
+    "UserFunctionOutcome",
+    "UserFunctionStartInfo",
+    "OperationStatus",
+    "OperationType",
     "AioBotocoreClient",
     "BackendError",
     "BatchItem",

@@ -13,7 +13,7 @@ import atexit
 import functools
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar, overload
 
 import anyio
@@ -22,6 +22,7 @@ from durable_async._client.base import DurableExecutionClient
 from durable_async._context import DurableContext
 from durable_async._invocation import Invocation
 from durable_async._operations._common import is_async_callable
+from durable_async._plugins import load_plugins
 
 R = TypeVar("R")
 
@@ -105,6 +106,7 @@ class DurableHandler(Generic[R]):
         client: DurableExecutionClient | None = None,
         logger: logging.Logger | None = None,
         max_threads: int = DEFAULT_MAX_THREADS,
+        plugins: Iterable[object] | None = None,
     ) -> None:
         if not is_async_callable(func):
             msg = (
@@ -117,6 +119,7 @@ class DurableHandler(Generic[R]):
         self._client = client
         self._logger = logger or _DEFAULT_LOGGER
         self._max_threads = max_threads
+        self._plugins = load_plugins(plugins)
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
         """Run one invocation to completion on the process's persistent loop."""
@@ -147,6 +150,7 @@ class DurableHandler(Generic[R]):
             client=backend,
             logger=self._logger,
             limiter=resources.limiter(self._max_threads),
+            plugins=self._plugins,
         )
         return await invocation.run(event, lambda_context)
 
@@ -163,6 +167,7 @@ def durable_execution(
     client: DurableExecutionClient | None = None,
     logger: logging.Logger | None = None,
     max_threads: int = DEFAULT_MAX_THREADS,
+    plugins: Iterable[object] | None = None,
 ) -> Callable[[Callable[[Any, DurableContext], Awaitable[R]]], DurableHandler[R]]: ...
 
 
@@ -173,15 +178,20 @@ def durable_execution(
     client: DurableExecutionClient | None = None,
     logger: logging.Logger | None = None,
     max_threads: int = DEFAULT_MAX_THREADS,
+    plugins: Iterable[object] | None = None,
 ) -> Any:
     """Turn ``async def handler(event, ctx)`` into a durable Lambda handler.
 
     ``client`` replaces the default aiobotocore backend (e.g. with ``MemoryBackend``);
     ``logger`` is what ``ctx.logger`` writes to; ``max_threads`` bounds the worker threads
-    that run plain (non-async) step bodies.
+    that run plain (non-async) step bodies. ``plugins`` are instrumentation plugins or
+    plugin factories (see ``DurableInstrumentationPlugin``); those named in the
+    ``DURABLE_EXECUTION_PLUGINS`` environment variable are added after them.
     """
 
     def wrap(f: Callable[[Any, DurableContext], Awaitable[R]]) -> DurableHandler[R]:
-        return DurableHandler(f, client=client, logger=logger, max_threads=max_threads)
+        return DurableHandler(
+            f, client=client, logger=logger, max_threads=max_threads, plugins=plugins
+        )
 
     return wrap(func) if func is not None else wrap

@@ -34,6 +34,8 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity
 from durable_async._logging import current_log_scope
 from durable_async._operations._common import running_body
+from durable_async._plugins import InvocationEndInfo, InvocationStartInfo, PluginDispatcher
+from durable_async._plugins import InvocationStatus as PluginStatus
 from durable_async._replay import OperationLog
 from durable_async._runtime import InvocationRuntime
 from durable_async._suspend import Suspended, SuspensionMonitor
@@ -45,7 +47,7 @@ from durable_async._tasks import (
     install_task_factory,
     uninstall_task_factory,
 )
-from durable_async._wire.converter import to_wire
+from durable_async._wire.converter import from_wire, to_wire
 from durable_async._wire.enums import InvocationStatus, OperationAction, OperationType
 from durable_async._wire.models import (
     ErrorObject,
@@ -120,8 +122,10 @@ class Invocation:
         client: DurableExecutionClient,
         logger: logging.Logger,
         limiter: anyio.CapacityLimiter,
+        plugins: tuple[object, ...] = (),
     ) -> None:
         self._handler = handler
+        self._plugins = plugins
         self._client = client
         self._logger = logger
         self._limiter = limiter
@@ -152,6 +156,14 @@ class Invocation:
         except SerDesError as exc:
             return _output(InvocationStatus.FAILED, error=error_object(exc))
 
+        plugins = None
+        if self._plugins:
+            start = InvocationStartInfo(
+                execution_arn=arn,
+                request_id=getattr(lambda_context, "aws_request_id", None),
+                is_first_invocation=not log.has_history,
+            )
+            plugins = PluginDispatcher(self._plugins, start)
         tasks = TaskRegistry()
         monitor = SuspensionMonitor(tasks)
         batcher = CheckpointBatcher(self._client, arn, token, log, monitor, self._logger)
@@ -164,15 +176,36 @@ class Invocation:
             limiter=self._limiter,
             lambda_context=lambda_context,
             logger=self._logger,
+            plugins=plugins,
         )
+        if plugins is None:
+            return await self._run(rt, input_value)
+        await plugins.emit("on_invocation_start", plugins.start_info)
+        try:
+            output = await self._run(rt, input_value)
+        except BaseException as exc:
+            end = _end_info(plugins.start_info, PluginStatus.RETRY, error_object(exc))
+            await plugins.emit("on_invocation_end", end)
+            raise
+        error = output.get("Error")
+        end = _end_info(
+            plugins.start_info,
+            PluginStatus(output["Status"]),
+            from_wire(error, ErrorObject) if error is not None else None,
+        )
+        await plugins.emit("on_invocation_end", end)
+        return output
+
+    async def _run(self, rt: InvocationRuntime, input_value: Any) -> dict[str, Any]:
+        log = rt.log
         ctx = DurableContext(rt, replaying=log.has_history)
-        flusher = _sdk_task(batcher.run(), "durable_async checkpoint flusher")
+        flusher = _sdk_task(rt.batcher.run(), "durable_async checkpoint flusher")
         loop = asyncio.get_running_loop()
         install_task_factory(loop)
         try:
             try:
                 handler_task = self._start_handler(ctx, input_value)
-                await self._until_done(rt, handler_task, _seconds_left(lambda_context))
+                await self._until_done(rt, handler_task, _seconds_left(rt.lambda_context))
             except BaseException:
                 rt.monitor.close()
                 await _cancel_all(rt, [flusher])
@@ -324,6 +357,18 @@ class Invocation:
         # ``error_object`` fits the error within the service's 32 KiB, far below Lambda's
         # response limit, so a failure always travels in the output itself.
         return _output(InvocationStatus.FAILED, error=error_object(error))
+
+
+def _end_info(
+    start: InvocationStartInfo, status: PluginStatus, error: ErrorObject | None
+) -> InvocationEndInfo:
+    return InvocationEndInfo(
+        execution_arn=start.execution_arn,
+        request_id=start.request_id,
+        is_first_invocation=start.is_first_invocation,
+        status=status,
+        error=error,
+    )
 
 
 def _sdk_task(coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:

@@ -10,6 +10,7 @@ import anyio
 
 from durable_async._batcher import CheckpointBatcher
 from durable_async._identity import OperationIdentity
+from durable_async._plugins import PluginDispatcher
 from durable_async._replay import OperationLog
 from durable_async._suspend import SuspensionMonitor
 from durable_async._tasks import TaskRegistry
@@ -33,6 +34,7 @@ class InvocationRuntime:
         "log",
         "logger",
         "monitor",
+        "plugins",
         "tasks",
     )
 
@@ -47,8 +49,11 @@ class InvocationRuntime:
         limiter: anyio.CapacityLimiter,
         lambda_context: Any,
         logger: logging.Logger,
+        plugins: PluginDispatcher | None = None,
     ) -> None:
         self.arn = arn
+        #: The invocation's instrumentation plugins; None (checked first) when there are none.
+        self.plugins = plugins
         self.log = log
         self.batcher = batcher
         self.monitor = monitor

@@ -243,6 +243,22 @@ def test_decorator_keeps_the_function_metadata() -> None:
 # -- the public API ---------------------------------------------------------------------
 
 EXPECTED_ALL = [
+    "PLUGIN_ENTRY_POINT_GROUP",
+    "PLUGIN_ENVIRONMENT_VARIABLE",
+    "DurableInstrumentationPlugin",
+    "DurableInstrumentationPluginFactory",
+    "InvocationEndInfo",
+    "InvocationStartInfo",
+    "InvocationStatus",
+    "OperationEndInfo",
+    "OperationInfo",
+    "OperationStartInfo",
+    "PluginLoadError",
+    "UserFunctionEndInfo",
+    "UserFunctionOutcome",
+    "UserFunctionStartInfo",
+    "OperationStatus",
+    "OperationType",
     "AioBotocoreClient",
     "BackendError",
     "BatchItem",

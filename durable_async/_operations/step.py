@@ -25,6 +25,14 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
 from durable_async._operations._common import RunningBody, call_user, until_ready, update
+from durable_async._plugins import (
+    OperationEndInfo,
+    OperationStartInfo,
+    PluginDispatcher,
+    UserFunctionEndInfo,
+    UserFunctionOutcome,
+    UserFunctionStartInfo,
+)
 from durable_async._retry import RetryPresets
 from durable_async._serdes import (
     SerDesContext,
@@ -72,6 +80,8 @@ async def run_step(
     """Replay or execute one step, attempt after attempt."""
     attempts_made = 0
     needs_start = True
+    plugins = rt.plugins
+    is_replayed = recorded is not None
     if recorded is not None:
         details = recorded.step_details
         attempts_made = details.attempt if details else 0
@@ -112,6 +122,23 @@ async def run_step(
             else:
                 rt.batcher.enqueue(start)
         needs_start = True
+        if plugins is not None:
+            await plugins.operation_event(
+                "on_operation_start",
+                OperationStartInfo,
+                identity,
+                OperationStatus.STARTED,
+                is_replayed=is_replayed,
+                attempt=attempt,
+            )
+            await plugins.operation_event(
+                "on_user_function_start",
+                UserFunctionStartInfo,
+                identity,
+                OperationStatus.STARTED,
+                is_replayed=is_replayed,
+                attempt=attempt,
+            )
 
         fields = {**logger_fields, "operationId": identity.id, "attempt": attempt}
         if identity.name:
@@ -127,19 +154,76 @@ async def run_step(
             result = await call_user(rt, func, step_context, *args, body=body)
         except Exception as error:
             failure = error
+        except BaseException:
+            if plugins is not None:
+                await _attempt_end(plugins, identity, attempt, is_replayed, None, cancelled=True)
+            raise
         finally:
             current_log_scope.reset(reset)
         if body.misuse is not None:
             # A programming error no retry can fix, even if the body caught it.
             failure = body.misuse
+        if plugins is not None:
+            await _attempt_end(plugins, identity, attempt, is_replayed, failure)
+            is_replayed = True
         if failure is None:
-            return await _record_success(rt, identity, config, result)
+            return await _record_success(rt, identity, config, result, attempt)
         await _after_failure(rt, identity, config, failure, attempt, retry=body.misuse is None)
         attempts_made = attempt
 
 
+async def _attempt_end(
+    plugins: PluginDispatcher,
+    identity: OperationIdentity,
+    attempt: int,
+    is_replayed: bool,
+    failure: Exception | None,
+    *,
+    cancelled: bool = False,
+) -> None:
+    if cancelled:
+        outcome, error = UserFunctionOutcome.INCOMPLETE, None
+    elif failure is None:
+        outcome, error = UserFunctionOutcome.SUCCEEDED, None
+    else:
+        outcome, error = UserFunctionOutcome.FAILED, error_object(failure)
+    await plugins.operation_event(
+        "on_user_function_end",
+        UserFunctionEndInfo,
+        identity,
+        OperationStatus.STARTED,
+        is_replayed=is_replayed,
+        attempt=attempt,
+        outcome=outcome,
+        error=error,
+    )
+
+
+async def _operation_end(
+    rt: InvocationRuntime,
+    identity: OperationIdentity,
+    attempt: int,
+    error: ErrorObject | None = None,
+) -> None:
+    """Report a terminal status this invocation just checkpointed."""
+    if rt.plugins is not None:
+        await rt.plugins.operation_event(
+            "on_operation_end",
+            OperationEndInfo,
+            identity,
+            OperationStatus.SUCCEEDED if error is None else OperationStatus.FAILED,
+            is_replayed=False,
+            attempt=attempt,
+            error=error,
+        )
+
+
 async def _record_success(
-    rt: InvocationRuntime, identity: OperationIdentity, config: StepConfig, result: Any
+    rt: InvocationRuntime,
+    identity: OperationIdentity,
+    config: StepConfig,
+    result: Any,
+    attempt: int,
 ) -> Any:
     """Checkpoint a step's result and return what replay will return."""
     serdes_context = SerDesContext(identity.id, rt.arn)
@@ -152,9 +236,12 @@ async def _record_success(
         elif payload is None:
             result = None
     except (SerDesError, PayloadTooLargeError) as error:
-        await rt.batcher.commit(update(identity, OperationAction.FAIL, error=error_object(error)))
+        recorded = error_object(error)
+        await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded))
+        await _operation_end(rt, identity, attempt, recorded)
         raise SerDesError(str(error)) from error
     await rt.batcher.commit(update(identity, OperationAction.SUCCEED, payload=payload))
+    await _operation_end(rt, identity, attempt)
     return result
 
 
@@ -190,6 +277,7 @@ async def _after_failure(
         await until_ready(rt, identity)
         return
     await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded))
+    await _operation_end(rt, identity, attempt, recorded)
     failure = recorded_failure(recorded)
     if failure.__cause__ is not None:
         failure.__cause__.__context__ = error

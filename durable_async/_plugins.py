@@ -1,0 +1,360 @@
+"""Instrumentation plugins: hooks that observe invocations, operations and step attempts.
+
+The hook names, the info objects' fields and the ``DURABLE_EXECUTION_PLUGINS`` loading
+rules follow AWS's Python SDK (``plugin.py`` / ``plugin_discovery.py`` of
+aws-durable-execution-sdk-python 3.0), so a plugin written against their shape ports by
+changing imports. Differences: a hook may be ``async def`` (it is awaited on the loop,
+by the task whose event it reports, so a slow hook delays only that task), and a plugin
+*instance* may be registered as well as a factory.
+
+Hooks (all optional; define only what you need):
+
+``on_invocation_start(InvocationStartInfo)``
+    Before the handler runs, once per invocation.
+``on_invocation_end(InvocationEndInfo)``
+    After the invocation's outcome is settled and its checkpoints are sent.
+``on_operation_start(OperationStartInfo)``
+    When a step attempt begins (its START is queued, or a STARTED step is resumed).
+``on_operation_end(OperationEndInfo)``
+    When this invocation checkpoints a step's terminal status. A step replayed from a
+    terminal checkpoint recorded by an earlier invocation is not reported again.
+``on_user_function_start(UserFunctionStartInfo)`` / ``on_user_function_end(...)``
+    Around each run of a step body ("attempt" hooks), with the 1-based attempt number
+    and the outcome.
+
+A hook that raises is logged on ``durable_async.plugins`` and ignored: a plugin never
+changes an execution's outcome. With no plugin registered the SDK does no plugin work.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import inspect
+import logging
+import os
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from importlib import metadata
+from typing import Any, Protocol
+
+import attrs
+
+from durable_async._errors import ValidationError
+from durable_async._identity import OperationIdentity
+from durable_async._wire.enums import OperationStatus, OperationType
+from durable_async._wire.models import ErrorObject
+
+#: Comma-separated plugin names (entry points of ``PLUGIN_ENTRY_POINT_GROUP``) or
+#: ``module:attribute`` references, each naming a plugin factory or a plugin instance.
+PLUGIN_ENVIRONMENT_VARIABLE = "DURABLE_EXECUTION_PLUGINS"
+#: The entry-point group AWS's SDK discovers plugin factories in.
+PLUGIN_ENTRY_POINT_GROUP = "aws_durable_execution.plugins"
+
+_logger = logging.getLogger("durable_async.plugins")
+
+HOOK_NAMES = (
+    "on_invocation_start",
+    "on_invocation_end",
+    "on_operation_start",
+    "on_operation_end",
+    "on_user_function_start",
+    "on_user_function_end",
+)
+
+
+class PluginLoadError(ValidationError):
+    """A configured plugin could not be loaded or is not a plugin or factory."""
+
+    __module__ = "durable_async"
+
+
+class InvocationStatus(enum.StrEnum):
+    """How an invocation ended, as ``on_invocation_end`` reports it."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    #: Suspended: the execution continues in a later invocation.
+    PENDING = "PENDING"
+    #: The invocation raised (a retryable service error, Lambda's timeout): Lambda retries it.
+    RETRY = "RETRY"
+
+
+class UserFunctionOutcome(enum.StrEnum):
+    """How one run of a step body ended."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    #: Cancelled before it finished (the invocation wound down); it runs again later.
+    INCOMPLETE = "INCOMPLETE"
+
+
+@attrs.frozen(kw_only=True)
+class InvocationStartInfo:
+    execution_arn: str
+    request_id: str | None
+    #: True when the execution has no recorded operation yet (besides itself).
+    is_first_invocation: bool
+
+
+@attrs.frozen(kw_only=True)
+class InvocationEndInfo:
+    execution_arn: str
+    request_id: str | None
+    is_first_invocation: bool
+    #: What the invocation reported to Lambda, or RETRY when it raised.
+    status: InvocationStatus
+    error: ErrorObject | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OperationInfo:
+    operation_id: str
+    operation_type: OperationType
+    sub_type: str | None
+    name: str | None
+    parent_id: str | None
+    status: OperationStatus
+    #: Whether the operation was recorded by an earlier invocation or attempt.
+    is_replayed: bool
+    attempt: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class OperationStartInfo(OperationInfo):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class OperationEndInfo(OperationInfo):
+    error: ErrorObject | None = None
+
+
+@attrs.frozen(kw_only=True)
+class UserFunctionStartInfo(OperationInfo):
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class UserFunctionEndInfo(OperationInfo):
+    outcome: UserFunctionOutcome
+    error: ErrorObject | None = None
+
+
+class DurableInstrumentationPlugin:
+    """Optional base class: every hook is a no-op; override (sync or ``async``) any of them.
+
+    Subclassing is not required; any object with some of the hook methods is a plugin.
+    Hooks inherited unchanged from this class are never called.
+    """
+
+    def on_invocation_start(self, info: InvocationStartInfo) -> Awaitable[None] | None:
+        return None
+
+    def on_invocation_end(self, info: InvocationEndInfo) -> Awaitable[None] | None:
+        return None
+
+    def on_operation_start(self, info: OperationStartInfo) -> Awaitable[None] | None:
+        return None
+
+    def on_operation_end(self, info: OperationEndInfo) -> Awaitable[None] | None:
+        return None
+
+    def on_user_function_start(self, info: UserFunctionStartInfo) -> Awaitable[None] | None:
+        return None
+
+    def on_user_function_end(self, info: UserFunctionEndInfo) -> Awaitable[None] | None:
+        return None
+
+
+class DurableInstrumentationPluginFactory(Protocol):
+    """Builds the plugin that observes one invocation (called once per invocation)."""
+
+    def create_plugin(self, info: InvocationStartInfo, /) -> Any: ...
+
+
+def _is_factory(value: object) -> bool:
+    return callable(getattr(value, "create_plugin", None))
+
+
+def _check_entry(value: object, where: str) -> object:
+    if isinstance(value, type) and not _is_factory(value):
+        msg = (
+            f"{where}: {value.__qualname__} is a class; register an instance of it "
+            "(a plugin, or a factory with create_plugin(info))"
+        )
+        raise PluginLoadError(msg)
+    if not _is_factory(value) and not any(callable(getattr(value, h, None)) for h in HOOK_NAMES):
+        msg = (
+            f"{where}: {value!r} is neither a plugin (no on_* hook method) nor a plugin "
+            "factory (no create_plugin method)"
+        )
+        raise PluginLoadError(msg)
+    return value
+
+
+def _parse_names(raw: str | None) -> list[str]:
+    if raw is None or not raw.strip():
+        return []
+    names = [name.strip() for name in raw.split(",")]
+    if not all(names):
+        msg = f"{PLUGIN_ENVIRONMENT_VARIABLE} must hold non-empty, comma-separated names"
+        raise PluginLoadError(msg)
+    if len(set(names)) != len(names):
+        msg = f"{PLUGIN_ENVIRONMENT_VARIABLE} names a plugin twice: {raw!r}"
+        raise PluginLoadError(msg)
+    return names
+
+
+def _resolve_name(name: str) -> object:
+    if ":" in name:
+        module_name, _, attribute = name.partition(":")
+        try:
+            target: Any = importlib.import_module(module_name)
+            for part in attribute.split("."):
+                target = getattr(target, part)
+        except Exception as exc:
+            msg = f"{PLUGIN_ENVIRONMENT_VARIABLE}: cannot load {name!r}: {exc!r}"
+            raise PluginLoadError(msg) from exc
+        return target
+    found = [ep for ep in metadata.entry_points(group=PLUGIN_ENTRY_POINT_GROUP) if ep.name == name]
+    if not found:
+        msg = (
+            f"{PLUGIN_ENVIRONMENT_VARIABLE}: no plugin named {name!r} in entry-point group "
+            f"{PLUGIN_ENTRY_POINT_GROUP!r} (or use a module:attribute reference)"
+        )
+        raise PluginLoadError(msg)
+    if len(found) > 1:
+        msg = f"{PLUGIN_ENVIRONMENT_VARIABLE}: several entry points are named {name!r}"
+        raise PluginLoadError(msg)
+    try:
+        return found[0].load()
+    except Exception as exc:
+        msg = f"{PLUGIN_ENVIRONMENT_VARIABLE}: cannot load {name!r} ({found[0].value}): {exc!r}"
+        raise PluginLoadError(msg) from exc
+
+
+def load_plugins(
+    explicit: Iterable[object] | None, environment: Mapping[str, str] | None = None
+) -> tuple[object, ...]:
+    """The registered plugins and factories: ``explicit`` ones, then the environment's.
+
+    An entry named in the environment that is already registered explicitly (the same
+    object) is skipped. Raises ``PluginLoadError`` for anything that cannot be loaded.
+    """
+    entries = [_check_entry(e, f"plugins[{i}]") for i, e in enumerate(explicit or ())]
+    env = os.environ if environment is None else environment
+    for name in _parse_names(env.get(PLUGIN_ENVIRONMENT_VARIABLE)):
+        entry = _check_entry(_resolve_name(name), f"{PLUGIN_ENVIRONMENT_VARIABLE} {name!r}")
+        if any(entry is e for e in entries):
+            _logger.warning("plugin %r is already registered; not adding it again", name)
+            continue
+        entries.append(entry)
+    return tuple(entries)
+
+
+def _hook(plugin: object, name: str) -> Any:
+    """``plugin``'s hook ``name``, or None when absent or the base class's no-op."""
+    method = getattr(plugin, name, None)
+    if not callable(method):
+        return None
+    if getattr(method, "__func__", None) is getattr(DurableInstrumentationPlugin, name):
+        return None
+    return method
+
+
+def _describe(plugin: object) -> str:
+    return type(plugin).__qualname__
+
+
+class PluginDispatcher:
+    """One invocation's plugins: calls their hooks, awaits async ones, contains failures.
+
+    Exists only when a plugin is registered; call sites check ``rt.plugins is not None``.
+    """
+
+    __slots__ = ("_hooks", "start_info")
+
+    def __init__(self, entries: Sequence[object], start_info: InvocationStartInfo) -> None:
+        self.start_info = start_info
+        plugins: list[object] = []
+        for entry in entries:
+            if not _is_factory(entry):
+                plugins.append(entry)
+                continue
+            try:
+                plugin = entry.create_plugin(start_info)  # type: ignore[attr-defined]
+            except Exception:
+                _logger.exception("plugin factory %s raised; plugin skipped", _describe(entry))
+                continue
+            if plugin is None:
+                _logger.error("plugin factory %s returned None; skipped", _describe(entry))
+                continue
+            plugins.append(plugin)
+        self._hooks: dict[str, list[tuple[object, Any]]] = {}
+        for name in HOOK_NAMES:
+            bound = [(p, h) for p in plugins if (h := _hook(p, name)) is not None]
+            if bound:
+                self._hooks[name] = bound
+
+    def wants(self, hook: str) -> bool:
+        """Whether any plugin defines ``hook`` (to skip building its info otherwise)."""
+        return hook in self._hooks
+
+    async def operation_event(
+        self,
+        hook: str,
+        info_type: type[OperationInfo],
+        identity: OperationIdentity,
+        status: OperationStatus,
+        *,
+        is_replayed: bool,
+        attempt: int | None,
+        **extra: Any,
+    ) -> None:
+        """Build an operation info of ``info_type`` for ``identity`` and emit ``hook``."""
+        if hook not in self._hooks:
+            return
+        info = info_type(
+            operation_id=identity.id,
+            operation_type=identity.type,
+            sub_type=identity.sub_type,
+            name=identity.name,
+            parent_id=identity.parent_id,
+            status=status,
+            is_replayed=is_replayed,
+            attempt=attempt,
+            **extra,
+        )
+        await self.emit(hook, info)
+
+    async def emit(self, hook: str, info: object) -> None:
+        """Call ``hook`` on every plugin in registration order; log what they raise."""
+        for plugin, method in self._hooks.get(hook, ()):
+            try:
+                result = method(info)
+                if inspect.isawaitable(result):
+                    await result
+            except Exception:
+                _logger.exception(
+                    "instrumentation plugin %s raised in %s; ignored", _describe(plugin), hook
+                )
+
+
+__all__ = [
+    "DurableInstrumentationPlugin",
+    "DurableInstrumentationPluginFactory",
+    "InvocationEndInfo",
+    "InvocationStartInfo",
+    "InvocationStatus",
+    "OperationEndInfo",
+    "OperationInfo",
+    "OperationStartInfo",
+    "PLUGIN_ENTRY_POINT_GROUP",
+    "PLUGIN_ENVIRONMENT_VARIABLE",
+    "PluginDispatcher",
+    "PluginLoadError",
+    "UserFunctionEndInfo",
+    "UserFunctionOutcome",
+    "UserFunctionStartInfo",
+    "load_plugins",
+]

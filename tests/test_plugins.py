@@ -1,0 +1,424 @@
+"""Instrumentation plugins: which hooks fire, in what order, and what a failing one costs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from importlib import metadata
+from typing import Any
+
+import pytest
+from support import invoke_once, start
+
+import durable_async._invocation as invocation_module
+from durable_async import (
+    PLUGIN_ENTRY_POINT_GROUP,
+    PLUGIN_ENVIRONMENT_VARIABLE,
+    DurableContext,
+    DurableInstrumentationPlugin,
+    Duration,
+    InvocationEndInfo,
+    InvocationStartInfo,
+    InvocationStatus,
+    OperationEndInfo,
+    OperationStartInfo,
+    OperationStatus,
+    OperationType,
+    PluginLoadError,
+    RetryPresets,
+    RetryStrategyConfig,
+    StepConfig,
+    StepContext,
+    UserFunctionEndInfo,
+    UserFunctionOutcome,
+    UserFunctionStartInfo,
+    create_retry_strategy,
+    current_context,
+    durable_execution,
+)
+from durable_async.testing import LocalRunner, MemoryBackend
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _no_env_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(PLUGIN_ENVIRONMENT_VARIABLE, raising=False)
+
+
+class Recorder(DurableInstrumentationPlugin):
+    """Records every hook as a compact tuple."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+
+    def on_invocation_start(self, info: InvocationStartInfo) -> None:
+        self.events.append(("invocation-start", info.is_first_invocation))
+
+    def on_invocation_end(self, info: InvocationEndInfo) -> None:
+        self.events.append(("invocation-end", info.status))
+
+    def on_operation_start(self, info: OperationStartInfo) -> None:
+        self.events.append(("op-start", info.name, info.attempt, info.is_replayed))
+
+    def on_operation_end(self, info: OperationEndInfo) -> None:
+        error = info.error.message if info.error else None
+        self.events.append(("op-end", info.name, info.status, info.attempt, error))
+
+    def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
+        self.events.append(("attempt-start", info.name, info.attempt))
+
+    def on_user_function_end(self, info: UserFunctionEndInfo) -> None:
+        self.events.append(("attempt-end", info.name, info.attempt, info.outcome))
+
+
+async def flaky(step: StepContext) -> str:
+    if step.attempt < 2:
+        raise RuntimeError(f"attempt {step.attempt} failed")
+    return "ok"
+
+
+RETRY_ONCE = StepConfig(
+    retry_strategy=create_retry_strategy(
+        RetryStrategyConfig(max_attempts=3, initial_delay=Duration.from_seconds(1))
+    )
+)
+
+
+async def test_step_with_a_retry_reports_attempts_and_one_end() -> None:
+    recorder = Recorder()
+
+    @durable_execution(plugins=[recorder])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return await ctx.step(flaky, name="flaky", config=RETRY_ONCE)
+
+    result = await LocalRunner(handler, MemoryBackend()).run()
+    assert result.result == "ok"
+    assert result.invocations == 2
+    assert recorder.events == [
+        ("invocation-start", True),
+        ("op-start", "flaky", 1, False),
+        ("attempt-start", "flaky", 1),
+        ("attempt-end", "flaky", 1, UserFunctionOutcome.FAILED),
+        ("invocation-end", InvocationStatus.PENDING),
+        ("invocation-start", False),
+        ("op-start", "flaky", 2, True),
+        ("attempt-start", "flaky", 2),
+        ("attempt-end", "flaky", 2, UserFunctionOutcome.SUCCEEDED),
+        ("op-end", "flaky", OperationStatus.SUCCEEDED, 2, None),
+        ("invocation-end", InvocationStatus.SUCCEEDED),
+    ]
+
+
+async def test_infos_carry_the_operation_identity() -> None:
+    seen: list[Any] = []
+
+    class Plugin:  # no base class: any object with hook methods is a plugin
+        def on_operation_start(self, info: OperationStartInfo) -> None:
+            seen.append(info)
+
+        def on_operation_end(self, info: OperationEndInfo) -> None:
+            seen.append(info)
+
+    @durable_execution(plugins=[Plugin()])
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return await ctx.step(lambda _: 1, name="one")
+
+    backend = MemoryBackend()
+    result = await LocalRunner(handler, backend).run()
+    step_id = next(op.id for op in result.operations if op.type is OperationType.STEP)
+    start_info, end_info = seen
+    assert isinstance(start_info, OperationStartInfo)
+    assert isinstance(end_info, OperationEndInfo)
+    for info in seen:
+        assert (info.operation_id, info.operation_type, info.name) == (
+            step_id,
+            OperationType.STEP,
+            "one",
+        )
+        assert info.sub_type == "Step"
+        assert info.parent_id is None
+    assert start_info.status is OperationStatus.STARTED
+    assert end_info.status is OperationStatus.SUCCEEDED
+
+
+async def test_wait_across_two_invocations_flags_the_first() -> None:
+    recorder = Recorder()
+
+    @durable_execution(plugins=[recorder])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await ctx.wait(2)
+        return "done"
+
+    result = await LocalRunner(handler, MemoryBackend()).run()
+    assert result.result == "done"
+    assert recorder.events == [
+        ("invocation-start", True),
+        ("invocation-end", InvocationStatus.PENDING),
+        ("invocation-start", False),
+        ("invocation-end", InvocationStatus.SUCCEEDED),
+    ]
+
+
+async def test_replayed_steps_are_not_reported_again() -> None:
+    recorder = Recorder()
+
+    @durable_execution(plugins=[recorder])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        first = await ctx.step(lambda _: "a", name="first")
+        await ctx.wait(1)
+        return first + await ctx.step(lambda _: "b", name="second")
+
+    result = await LocalRunner(handler, MemoryBackend()).run()
+    assert result.result == "ab"
+    second_invocation = recorder.events[recorder.events.index(("invocation-start", False)) :]
+    assert second_invocation == [
+        ("invocation-start", False),
+        ("op-start", "second", 1, False),
+        ("attempt-start", "second", 1),
+        ("attempt-end", "second", 1, UserFunctionOutcome.SUCCEEDED),
+        ("op-end", "second", OperationStatus.SUCCEEDED, 1, None),
+        ("invocation-end", InvocationStatus.SUCCEEDED),
+    ]
+
+
+async def test_failed_step_reports_failed_end_and_failed_invocation() -> None:
+    recorder = Recorder()
+
+    async def broken(step: StepContext) -> None:
+        raise ValueError("boom")
+
+    no_retry = StepConfig(retry_strategy=RetryPresets.none())
+
+    @durable_execution(plugins=[recorder])
+    async def handler_no_retry(event: Any, ctx: DurableContext) -> None:
+        await ctx.step(broken, name="broken", config=no_retry)
+
+    result = await LocalRunner(handler_no_retry, MemoryBackend()).run()
+    assert result.status.value == "FAILED"
+    assert recorder.events[-3:] == [
+        ("attempt-end", "broken", 1, UserFunctionOutcome.FAILED),
+        ("op-end", "broken", OperationStatus.FAILED, 1, "boom"),
+        ("invocation-end", InvocationStatus.FAILED),
+    ]
+
+
+class Raising(DurableInstrumentationPlugin):
+    def __init__(self, asynchronous: bool) -> None:
+        self.asynchronous = asynchronous
+        self.calls: list[str] = []
+
+    def _hook(self, name: str) -> Any:
+        self.calls.append(name)
+        if self.asynchronous:
+
+            async def fail() -> None:
+                await asyncio.sleep(0)
+                raise RuntimeError(f"plugin broke in {name}")
+
+            return fail()
+        raise RuntimeError(f"plugin broke in {name}")
+
+    def on_invocation_start(self, info: Any) -> Any:
+        return self._hook("invocation-start")
+
+    def on_invocation_end(self, info: Any) -> Any:
+        return self._hook("invocation-end")
+
+    def on_operation_start(self, info: Any) -> Any:
+        return self._hook("op-start")
+
+    def on_operation_end(self, info: Any) -> Any:
+        return self._hook("op-end")
+
+    def on_user_function_start(self, info: Any) -> Any:
+        return self._hook("attempt-start")
+
+    def on_user_function_end(self, info: Any) -> Any:
+        return self._hook("attempt-end")
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+async def test_a_raising_plugin_is_logged_and_changes_nothing(
+    asynchronous: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    raising = Raising(asynchronous)
+    after = Recorder()
+
+    async def body(step: StepContext) -> str:
+        return "fine"
+
+    @durable_execution(plugins=[raising, after])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return await ctx.step(body, name="body")
+
+    with caplog.at_level(logging.ERROR, logger="durable_async.plugins"):
+        result = await LocalRunner(handler, MemoryBackend()).run()
+    assert (result.status.value, result.result) == ("SUCCEEDED", "fine")
+    assert raising.calls == [
+        "invocation-start",
+        "op-start",
+        "attempt-start",
+        "attempt-end",
+        "op-end",
+        "invocation-end",
+    ]
+    # The plugin after the broken one still gets every hook.
+    assert len(after.events) == 6
+    records = [r for r in caplog.records if r.name == "durable_async.plugins"]
+    assert len(records) == 6
+    assert all(r.exc_info and "plugin broke" in str(r.exc_info[1]) for r in records)
+
+
+async def test_async_hooks_are_awaited_before_the_handler_runs() -> None:
+    order: list[str] = []
+
+    class Slow:
+        async def on_invocation_start(self, info: InvocationStartInfo) -> None:
+            await asyncio.sleep(0.01)
+            order.append("hook")
+
+    @durable_execution(plugins=[Slow()])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        order.append("handler")
+        return "x"
+
+    backend = MemoryBackend()
+    await invoke_once(handler, backend, start(backend))
+    assert order == ["hook", "handler"]
+
+
+class RecorderFactory:
+    """A factory: builds one Recorder per invocation and keeps them."""
+
+    def __init__(self) -> None:
+        self.built: list[Recorder] = []
+        self.infos: list[InvocationStartInfo] = []
+
+    def create_plugin(self, info: InvocationStartInfo) -> Recorder:
+        self.infos.append(info)
+        self.built.append(Recorder())
+        return self.built[-1]
+
+
+FACTORY = RecorderFactory()
+INSTANCE = Recorder()
+
+
+async def test_a_factory_builds_a_plugin_per_invocation() -> None:
+    factory = RecorderFactory()
+
+    @durable_execution(plugins=[factory])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await ctx.wait(1)
+        return "x"
+
+    await LocalRunner(handler, MemoryBackend()).run()
+    assert [info.is_first_invocation for info in factory.infos] == [True, False]
+    assert [r.events[0] for r in factory.built] == [
+        ("invocation-start", True),
+        ("invocation-start", False),
+    ]
+
+
+async def test_a_raising_factory_is_logged_and_skipped(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def create_plugin(self, info: InvocationStartInfo) -> Any:
+            raise RuntimeError("no plugin today")
+
+    @durable_execution(plugins=[Broken()])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return "x"
+
+    backend = MemoryBackend()
+    with caplog.at_level(logging.ERROR, logger="durable_async.plugins"):
+        output = await invoke_once(handler, backend, start(backend))
+    assert output["Status"] == "SUCCEEDED"
+    assert "no plugin today" in caplog.text
+
+
+async def test_env_var_loads_module_attribute_factories_and_instances(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    FACTORY.built.clear()
+    INSTANCE.events.clear()
+    monkeypatch.setenv(PLUGIN_ENVIRONMENT_VARIABLE, " test_plugins:FACTORY , test_plugins:INSTANCE")
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return "x"
+
+    backend = MemoryBackend()
+    await invoke_once(handler, backend, start(backend))
+    assert len(FACTORY.built) == 1
+    assert FACTORY.built[0].events[-1] == ("invocation-end", InvocationStatus.SUCCEEDED)
+    assert INSTANCE.events[-1] == ("invocation-end", InvocationStatus.SUCCEEDED)
+
+
+async def test_env_var_resolves_entry_point_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    FACTORY.built.clear()
+    entry = metadata.EntryPoint("recorder", "test_plugins:FACTORY", PLUGIN_ENTRY_POINT_GROUP)
+
+    def entry_points(*, group: str) -> list[metadata.EntryPoint]:
+        return [entry] if group == PLUGIN_ENTRY_POINT_GROUP else []
+
+    monkeypatch.setattr(metadata, "entry_points", entry_points)
+    monkeypatch.setenv(PLUGIN_ENVIRONMENT_VARIABLE, "recorder")
+
+    # Registered explicitly too: the same factory is not added twice.
+    @durable_execution(plugins=[FACTORY])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return "x"
+
+    backend = MemoryBackend()
+    await invoke_once(handler, backend, start(backend))
+    assert len(FACTORY.built) == 1
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        ("a,,b", "non-empty"),
+        ("x:y, x:y", "twice"),
+        ("no_such_module_xyz:thing", "cannot load"),
+        ("unknown-name", "no plugin named"),
+        ("test_plugins:Recorder", "is a class"),
+        ("test_plugins:pytestmark", "neither a plugin"),
+    ],
+)
+def test_env_var_errors_raise_at_decoration(
+    monkeypatch: pytest.MonkeyPatch, value: str, match: str
+) -> None:
+    monkeypatch.setenv(PLUGIN_ENVIRONMENT_VARIABLE, value)
+
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return "x"
+
+    with pytest.raises(PluginLoadError, match=match):
+        durable_execution(handler)
+
+
+def test_explicit_plugin_class_is_rejected() -> None:
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        return "x"
+
+    with pytest.raises(PluginLoadError, match=r"plugins\[0\].*is a class"):
+        durable_execution(plugins=[Recorder])(handler)
+
+
+async def test_no_plugin_means_no_dispatcher(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a dispatcher was built with no plugin registered")
+
+    monkeypatch.setattr(invocation_module, "PluginDispatcher", refuse)
+    seen: list[Any] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        seen.append(current_context()._rt.plugins)
+        await ctx.wait(1)
+        return await ctx.step(lambda _: "x", config=RETRY_ONCE)
+
+    result = await LocalRunner(handler, MemoryBackend()).run()
+    assert result.result == "x"
+    assert seen == [None, None]

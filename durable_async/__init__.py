@@ -1,5 +1,7 @@
 """durable_async: an asyncio-native SDK for AWS Lambda durable functions."""
 
+from typing import TYPE_CHECKING
+
 from durable_async._batch import (
     BatchItem,
     BatchItemStatus,
@@ -50,22 +52,6 @@ from durable_async._errors import (
 from durable_async._logging import DurableLogFilter, DurableLogger
 from durable_async._operations.callback import Callback
 from durable_async._operations.condition import WaitForConditionCheckContext
-from durable_async._plugins import (
-    PLUGIN_ENTRY_POINT_GROUP,
-    PLUGIN_ENVIRONMENT_VARIABLE,
-    DurableInstrumentationPlugin,
-    DurableInstrumentationPluginFactory,
-    InvocationEndInfo,
-    InvocationStartInfo,
-    InvocationStatus,
-    OperationEndInfo,
-    OperationInfo,
-    OperationStartInfo,
-    PluginLoadError,
-    UserFunctionEndInfo,
-    UserFunctionOutcome,
-    UserFunctionStartInfo,
-)
 from durable_async._retry import (
     JitterStrategy,
     LinearRetryStrategyConfig,
@@ -88,6 +74,58 @@ from durable_async._waits import (
     create_wait_strategy,
 )
 from durable_async._wire.enums import OperationStatus, OperationType
+
+if TYPE_CHECKING:
+    from durable_async._plugins import (
+        PLUGIN_ENTRY_POINT_GROUP,
+        PLUGIN_ENVIRONMENT_VARIABLE,
+        DurableInstrumentationPlugin,
+        DurableInstrumentationPluginFactory,
+        InvocationEndInfo,
+        InvocationStartInfo,
+        InvocationStatus,
+        OperationEndInfo,
+        OperationInfo,
+        OperationStartInfo,
+        PluginLoadError,
+        UserFunctionEndInfo,
+        UserFunctionOutcome,
+        UserFunctionStartInfo,
+    )
+
+#: Imported on first use: instrumentation is not needed to start (Lambda cold starts).
+_LAZY = {
+    name: "durable_async._plugins"
+    for name in (
+        "PLUGIN_ENTRY_POINT_GROUP",
+        "PLUGIN_ENVIRONMENT_VARIABLE",
+        "DurableInstrumentationPlugin",
+        "DurableInstrumentationPluginFactory",
+        "InvocationEndInfo",
+        "InvocationStartInfo",
+        "InvocationStatus",
+        "OperationEndInfo",
+        "OperationInfo",
+        "OperationStartInfo",
+        "PluginLoadError",
+        "UserFunctionEndInfo",
+        "UserFunctionOutcome",
+        "UserFunctionStartInfo",
+    )
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        msg = f"module 'durable_async' has no attribute {name!r}"
+        raise AttributeError(msg)
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "PLUGIN_ENTRY_POINT_GROUP",

@@ -34,7 +34,6 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
 from durable_async._operations._common import misuse_in_body
-from durable_async._operations.batch import BatchKind, Branch, run_batch
 from durable_async._operations.callback import (
     Callback,
     create_callback,
@@ -44,7 +43,6 @@ from durable_async._operations.callback import (
 from durable_async._operations.child import run_child
 from durable_async._operations.condition import run_condition
 from durable_async._operations.invoke import run_invoke
-from durable_async._operations.race import RaceKind, run_race
 from durable_async._operations.recorded import recorded_now, recorded_random, recorded_uuid4
 from durable_async._operations.step import StepContext, run_step
 from durable_async._operations.wait import run_wait
@@ -495,6 +493,8 @@ class DurableContext:
         batch ends. Each branch's ID derives from its index, so results never depend on
         the order branches finish in. Returns a ``BatchResult`` in index order.
         """
+        from durable_async._operations.batch import BatchKind, Branch, run_batch
+
         items = list(items) if not isinstance(items, Sequence) else items
         if config is not None:
             config.completion_config.check_total(len(items))
@@ -532,6 +532,8 @@ class DurableContext:
         list of different functions; ``ParallelBranch(func, name=...)`` names one. By
         default every branch must succeed: the first failure ends the batch.
         """
+        from durable_async._operations.batch import BatchKind, Branch, run_batch
+
         branches = list(branches)
         if config is not None:
             config.completion_config.check_total(len(branches))
@@ -565,7 +567,7 @@ class DurableContext:
         ``asyncio.wait(..., FIRST_COMPLETED)``, replay returns the same winner. The others
         are cancelled once it is decided. A failed winner raises ``ChildContextError``.
         """
-        return self._race(RaceKind.RACE, operations, name)
+        return self._race("Race", operations, name)
 
     def any(
         self, *operations: Coroutine[None, None, T], name: str | None = None
@@ -574,14 +576,17 @@ class DurableContext:
 
         If every operation fails, raises ``ChildContextError`` caused by the first failure.
         """
-        return self._race(RaceKind.ANY, operations, name)
+        return self._race("Any", operations, name)
 
     def _race(
         self,
-        kind: RaceKind,
+        sub_type: str,
         operations: tuple[Coroutine[None, None, T], ...],
         name: str | None,
     ) -> Coroutine[None, None, T]:
+        from durable_async._operations.race import RaceKind, run_race
+
+        kind = RaceKind(sub_type)
         identity, recorded = self._issue(OperationType.CONTEXT, kind.value, validate_name(name))
         return self._rt.issue(run_race(self, identity, recorded, kind, operations), identity)
 

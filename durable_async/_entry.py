@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import functools
 import logging
+import os
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Generic, TypeVar, overload
@@ -22,7 +23,6 @@ from durable_async._client.base import DurableExecutionClient
 from durable_async._context import DurableContext
 from durable_async._invocation import Invocation
 from durable_async._operations._common import is_async_callable
-from durable_async._plugins import load_plugins
 
 R = TypeVar("R")
 
@@ -93,6 +93,15 @@ def close_process_runner() -> None:
         runner.close()
 
 
+def _load_plugins(plugins: Iterable[object] | None) -> tuple[object, ...]:
+    """The handler's plugins; the plugin machinery is imported only when there are some."""
+    if plugins is None and not os.environ.get("DURABLE_EXECUTION_PLUGINS"):
+        return ()
+    from durable_async._plugins import load_plugins
+
+    return load_plugins(plugins)
+
+
 class DurableHandler(Generic[R]):
     """A durable Lambda handler: call it like a sync handler, or ``await invoke_async``."""
 
@@ -119,7 +128,7 @@ class DurableHandler(Generic[R]):
         self._client = client
         self._logger = logger or _DEFAULT_LOGGER
         self._max_threads = max_threads
-        self._plugins = load_plugins(plugins)
+        self._plugins = _load_plugins(plugins)
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
         """Run one invocation to completion on the process's persistent loop."""

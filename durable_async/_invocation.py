@@ -15,7 +15,7 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
@@ -34,8 +34,6 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity
 from durable_async._logging import current_log_scope
 from durable_async._operations._common import running_body
-from durable_async._plugins import InvocationEndInfo, InvocationStartInfo, PluginDispatcher
-from durable_async._plugins import InvocationStatus as PluginStatus
 from durable_async._replay import OperationLog
 from durable_async._runtime import InvocationRuntime
 from durable_async._suspend import Suspended, SuspensionMonitor
@@ -63,6 +61,10 @@ RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 50
 #: tenth of the time the invocation had, between these bounds (short function timeouts
 #: keep most of their time; long ones keep three seconds to flush).
 DEADLINE_MARGIN_SECONDS = (0.25, 3.0)
+
+if TYPE_CHECKING:
+    from durable_async._plugins import InvocationEndInfo, InvocationStartInfo, PluginDispatcher
+    from durable_async._plugins import InvocationStatus as PluginStatus
 
 Handler = Callable[[Any, DurableContext], Awaitable[Any]]
 T = TypeVar("T")
@@ -156,8 +158,11 @@ class Invocation:
         except SerDesError as exc:
             return _output(InvocationStatus.FAILED, error=error_object(exc))
 
-        plugins = None
+        plugins: PluginDispatcher | None = None
         if self._plugins:
+            # Imported only when plugins are registered: nothing of it at cold start.
+            from durable_async._plugins import InvocationStartInfo, PluginDispatcher
+
             start = InvocationStartInfo(
                 execution_arn=arn,
                 request_id=getattr(lambda_context, "aws_request_id", None),
@@ -180,6 +185,8 @@ class Invocation:
         )
         if plugins is None:
             return await self._run(rt, input_value)
+        from durable_async._plugins import InvocationStatus as PluginStatus
+
         await plugins.emit("on_invocation_start", plugins.start_info)
         try:
             output = await self._run(rt, input_value)
@@ -362,6 +369,8 @@ class Invocation:
 def _end_info(
     start: InvocationStartInfo, status: PluginStatus, error: ErrorObject | None
 ) -> InvocationEndInfo:
+    from durable_async._plugins import InvocationEndInfo
+
     return InvocationEndInfo(
         execution_arn=start.execution_arn,
         request_id=start.request_id,

@@ -34,7 +34,6 @@ import inspect
 import logging
 import os
 from collections.abc import Awaitable, Iterable, Mapping, Sequence
-from importlib import metadata
 from typing import Any, Protocol
 
 import attrs
@@ -216,6 +215,8 @@ def _resolve_name(name: str) -> object:
             msg = f"{PLUGIN_ENVIRONMENT_VARIABLE}: cannot load {name!r}: {exc!r}"
             raise PluginLoadError(msg) from exc
         return target
+    from importlib import metadata  # only when a plugin is named by entry point: cold start
+
     found = [ep for ep in metadata.entry_points(group=PLUGIN_ENTRY_POINT_GROUP) if ep.name == name]
     if not found:
         msg = (

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from durable_async._batcher import CheckpointBatcher
 from durable_async._identity import OperationIdentity
-from durable_async._plugins import PluginDispatcher
 from durable_async._replay import OperationLog
 from durable_async._suspend import SuspensionMonitor
 from durable_async._tasks import TaskRegistry
+
+if TYPE_CHECKING:
+    from durable_async._plugins import PluginDispatcher
 
 
 class InvocationRuntime:

@@ -25,14 +25,6 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
 from durable_async._operations._common import RunningBody, call_user, until_ready, update
-from durable_async._plugins import (
-    OperationEndInfo,
-    OperationStartInfo,
-    PluginDispatcher,
-    UserFunctionEndInfo,
-    UserFunctionOutcome,
-    UserFunctionStartInfo,
-)
 from durable_async._retry import RetryPresets
 from durable_async._serdes import (
     SerDesContext,
@@ -47,6 +39,7 @@ from durable_async._wire.models import ErrorObject, Operation, StepOptions
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from durable_async._plugins import PluginDispatcher
     from durable_async._runtime import InvocationRuntime
 
 _DEFAULT_RETRY = RetryPresets.default()
@@ -123,6 +116,8 @@ async def run_step(
                 rt.batcher.enqueue(start)
         needs_start = True
         if plugins is not None:
+            from durable_async._plugins import OperationStartInfo, UserFunctionStartInfo
+
             await plugins.operation_event(
                 "on_operation_start",
                 OperationStartInfo,
@@ -181,6 +176,8 @@ async def _attempt_end(
     *,
     cancelled: bool = False,
 ) -> None:
+    from durable_async._plugins import UserFunctionEndInfo, UserFunctionOutcome
+
     if cancelled:
         outcome, error = UserFunctionOutcome.INCOMPLETE, None
     elif failure is None:
@@ -207,6 +204,8 @@ async def _operation_end(
 ) -> None:
     """Report a terminal status this invocation just checkpointed."""
     if rt.plugins is not None:
+        from durable_async._plugins import OperationEndInfo
+
         await rt.plugins.operation_event(
             "on_operation_end",
             OperationEndInfo,

@@ -1,6 +1,6 @@
 """durable_async: an asyncio-native SDK for AWS Lambda durable functions."""
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from durable_async._batch import (
     BatchItem,
@@ -75,7 +75,7 @@ from durable_async._waits import (
 )
 from durable_async._wire.enums import OperationStatus, OperationType
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from durable_async._plugins import (
         PLUGIN_ENTRY_POINT_GROUP,
         PLUGIN_ENVIRONMENT_VARIABLE,

@@ -328,6 +328,8 @@ EXPECTED_ALL = [
 def test_public_names_are_exactly_all() -> None:
     assert sorted(durable_async.__all__) == sorted(EXPECTED_ALL)
     assert len(set(durable_async.__all__)) == len(durable_async.__all__)
+    for name in EXPECTED_ALL:  # resolves the names the package loads on first use too
+        assert getattr(durable_async, name) is not None
     public = {
         name
         for name, value in vars(durable_async).items()

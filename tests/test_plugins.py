@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from support import invoke_once, start
 
-import durable_async._invocation as invocation_module
+import durable_async._plugins as plugins_module
 from durable_async import (
     PLUGIN_ENTRY_POINT_GROUP,
     PLUGIN_ENVIRONMENT_VARIABLE,
@@ -410,7 +410,8 @@ async def test_no_plugin_means_no_dispatcher(monkeypatch: pytest.MonkeyPatch) ->
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a dispatcher was built with no plugin registered")
 
-    monkeypatch.setattr(invocation_module, "PluginDispatcher", refuse)
+    # The invocation imports the dispatcher only when there are plugins to dispatch to.
+    monkeypatch.setattr(plugins_module, "PluginDispatcher", refuse)
     seen: list[Any] = []
 
     @durable_execution

@@ -135,6 +135,9 @@ class _Coordinator:
         limit = self._config.max_concurrency or max(total, 1)
         items: dict[int, BatchItem] = {}
         running: dict[asyncio.Task[Any], int] = {}
+        # Finished branches arrive here through their done callbacks: each completion costs
+        # the same however many branches are in flight.
+        finished: asyncio.Queue[asyncio.Task[Any]] = asyncio.Queue()
         succeeded = failed = 0
         started = 0
         reason = CompletionReason.ALL_COMPLETED if total == 0 else None
@@ -143,8 +146,11 @@ class _Coordinator:
                 while started < total and len(running) < limit:
                     task = asyncio.create_task(self._run_branch(started))
                     running[task] = started
+                    task.add_done_callback(finished.put_nowait)
                     started += 1
-                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                done = [await finished.get()]
+                while not finished.empty():
+                    done.append(finished.get_nowait())
                 for task in sorted(done, key=running.__getitem__):
                     index = running.pop(task)
                     item = _outcome(index, task)

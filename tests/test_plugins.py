@@ -154,6 +154,7 @@ async def test_wait_across_two_invocations_flags_the_first() -> None:
     assert result.result == "done"
     assert recorder.events == [
         ("invocation-start", True),
+        ("op-start", None, None, False),  # the wait; it ends between the invocations
         ("invocation-end", InvocationStatus.PENDING),
         ("invocation-start", False),
         ("invocation-end", InvocationStatus.SUCCEEDED),

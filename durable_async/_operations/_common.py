@@ -14,7 +14,7 @@ from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._tasks import current_scope
 from durable_async._wire.enums import OperationAction, OperationStatus
-from durable_async._wire.models import OperationUpdate
+from durable_async._wire.models import ErrorObject, OperationUpdate
 
 if TYPE_CHECKING:
     from durable_async._runtime import InvocationRuntime
@@ -118,3 +118,41 @@ async def until_ready(rt: InvocationRuntime, identity: OperationIdentity) -> Non
         return op is not None and op.status is OperationStatus.READY
 
     await rt.monitor.park_until(due, identity)
+
+
+async def report_start(
+    rt: InvocationRuntime, identity: OperationIdentity, *, is_replayed: bool
+) -> None:
+    """Tell instrumentation plugins an operation begins (or resumes) in this invocation."""
+    if rt.plugins is not None:
+        from durable_async._plugins import OperationStartInfo
+
+        await rt.plugins.operation_event(
+            "on_operation_start",
+            OperationStartInfo,
+            identity,
+            OperationStatus.STARTED,
+            is_replayed=is_replayed,
+            attempt=None,
+        )
+
+
+async def report_end(
+    rt: InvocationRuntime,
+    identity: OperationIdentity,
+    status: OperationStatus,
+    error: ErrorObject | None = None,
+) -> None:
+    """Tell instrumentation plugins an operation ended, as this invocation saw it end."""
+    if rt.plugins is not None:
+        from durable_async._plugins import OperationEndInfo
+
+        await rt.plugins.operation_event(
+            "on_operation_end",
+            OperationEndInfo,
+            identity,
+            status,
+            is_replayed=False,
+            attempt=None,
+            error=error,
+        )

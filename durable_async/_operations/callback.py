@@ -21,7 +21,13 @@ from durable_async._errors import (
     StepError,
 )
 from durable_async._identity import OperationIdentity, operation_id
-from durable_async._operations._common import call_user, running_body, update
+from durable_async._operations._common import (
+    call_user,
+    report_end,
+    report_start,
+    running_body,
+    update,
+)
 from durable_async._operations.step import StepContext
 from durable_async._serdes import PassThroughSerDes, SerDes, SerDesContext, deserialize
 from durable_async._wire.enums import OperationAction, OperationStatus
@@ -38,7 +44,7 @@ _RAW = PassThroughSerDes()
 class Callback(Generic[T]):
     """A callback an external system completes with ``SendDurableExecutionCallback*``."""
 
-    __slots__ = ("_identity", "_rt", "_serdes", "callback_id", "operation_id")
+    __slots__ = ("_identity", "_report_end", "_rt", "_serdes", "callback_id", "operation_id")
 
     def __init__(
         self,
@@ -49,6 +55,8 @@ class Callback(Generic[T]):
     ) -> None:
         self._rt = rt
         self._identity = identity
+        #: Whether this invocation saw the callback open, so it reports the end it sees.
+        self._report_end = False
         self.operation_id = identity.id
         #: The ID to hand to the external system.
         self.callback_id = callback_id
@@ -72,6 +80,10 @@ class Callback(Generic[T]):
         await rt.monitor.park_until(self._answered, self._identity)
         op = rt.log.get(self.operation_id)
         assert op is not None  # park_until returned: the operation has ended
+        if self._report_end:
+            self._report_end = False
+            details = op.callback_details
+            await report_end(rt, self._identity, op.status, details.error if details else None)
         details = op.callback_details
         if op.status is OperationStatus.SUCCEEDED:
             payload = details.result if details else None
@@ -106,6 +118,8 @@ async def create_callback(
     config: CallbackConfig,
 ) -> Callback[Any]:
     """Replay or start a callback operation and return its handle."""
+    if recorded is None or not recorded.status.is_terminal:
+        await report_start(rt, identity, is_replayed=recorded is not None)
     if recorded is None:
         await rt.batcher.commit(
             update(
@@ -119,7 +133,9 @@ async def create_callback(
     if details is None or not details.callback_id:
         msg = f"the service returned no callback ID for operation {identity.id}"
         raise CallbackError(msg)
-    return Callback(rt, identity, details.callback_id, config.serdes)
+    callback: Callback[Any] = Callback(rt, identity, details.callback_id, config.serdes)
+    callback._report_end = recorded is not None and not recorded.status.is_terminal
+    return callback
 
 
 async def wait_for_callback_body(

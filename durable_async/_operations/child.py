@@ -20,7 +20,7 @@ from durable_async._errors import (
     rebuild_failure,
 )
 from durable_async._identity import OperationIdentity
-from durable_async._operations._common import update
+from durable_async._operations._common import report_end, report_start, update
 from durable_async._serdes import PAYLOAD_LIMIT_BYTES, SerDesContext, deserialize, serialize
 from durable_async._suspend import Suspended
 from durable_async._wire.enums import OperationAction, OperationStatus
@@ -65,6 +65,8 @@ async def run_child(
     else:
         rt.batcher.enqueue(update(identity, OperationAction.START))
 
+    if not replay_children:
+        await report_start(rt, identity, is_replayed=recorded is not None)
     child = make_child(recorded is not None)
     try:
         with child._bound():
@@ -77,6 +79,7 @@ async def run_child(
         recorded_error = error_object(error)
         if not replay_children:
             await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))
+            await report_end(rt, identity, OperationStatus.FAILED, recorded_error)
         raise rebuild_failure(ChildContextError, recorded_error, error)  # noqa: B904
 
     if rt.monitor.released:
@@ -108,6 +111,7 @@ async def run_child(
             context_options=ContextOptions(replay_children=too_large),
         )
     )
+    await report_end(rt, identity, OperationStatus.SUCCEEDED)
     return value
 
 

@@ -20,7 +20,14 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
-from durable_async._operations._common import RunningBody, call_user, until_ready, update
+from durable_async._operations._common import (
+    RunningBody,
+    call_user,
+    report_end,
+    report_start,
+    until_ready,
+    update,
+)
 from durable_async._serdes import SerDes, SerDesContext, check_payload_size, deserialize, serialize
 from durable_async._waits import WaitStrategy
 from durable_async._wire.enums import OperationAction, OperationStatus
@@ -66,6 +73,7 @@ async def run_condition(
         if status is OperationStatus.PENDING:
             await until_ready(rt, identity)
     needs_start = recorded is None or recorded.status is not OperationStatus.STARTED
+    await report_start(rt, identity, is_replayed=recorded is not None)
 
     while True:
         if needs_start:
@@ -97,11 +105,13 @@ async def run_condition(
         except Exception as error:
             recorded_error = error_object(body.misuse or error)
             await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))
+            await report_end(rt, identity, OperationStatus.FAILED, recorded_error)
             raise rebuild_failure(WaitForConditionError, recorded_error, error)  # noqa: B904
         finally:
             current_log_scope.reset(reset)
         if not decision.should_continue:
             await rt.batcher.commit(update(identity, OperationAction.SUCCEED, payload=payload))
+            await report_end(rt, identity, OperationStatus.SUCCEEDED)
             return value
         delay = max(1, decision.delay_seconds)
         await rt.batcher.commit(

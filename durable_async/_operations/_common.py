@@ -142,6 +142,8 @@ async def report_end(
     identity: OperationIdentity,
     status: OperationStatus,
     error: ErrorObject | None = None,
+    *,
+    attempt: int | None = None,
 ) -> None:
     """Tell instrumentation plugins an operation ended, as this invocation saw it end."""
     if rt.plugins is not None:
@@ -153,6 +155,6 @@ async def report_end(
             identity,
             status,
             is_replayed=False,
-            attempt=None,
+            attempt=attempt,
             error=error,
         )

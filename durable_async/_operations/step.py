@@ -24,7 +24,13 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
-from durable_async._operations._common import RunningBody, call_user, until_ready, update
+from durable_async._operations._common import (
+    RunningBody,
+    call_user,
+    report_end,
+    until_ready,
+    update,
+)
 from durable_async._retry import RetryPresets
 from durable_async._serdes import (
     SerDesContext,
@@ -202,19 +208,9 @@ async def _operation_end(
     attempt: int,
     error: ErrorObject | None = None,
 ) -> None:
-    """Report a terminal status this invocation just checkpointed."""
-    if rt.plugins is not None:
-        from durable_async._plugins import OperationEndInfo
-
-        await rt.plugins.operation_event(
-            "on_operation_end",
-            OperationEndInfo,
-            identity,
-            OperationStatus.SUCCEEDED if error is None else OperationStatus.FAILED,
-            is_replayed=False,
-            attempt=attempt,
-            error=error,
-        )
+    """Report a terminal status this invocation just checkpointed (with its attempt)."""
+    status = OperationStatus.SUCCEEDED if error is None else OperationStatus.FAILED
+    await report_end(rt, identity, status, error, attempt=attempt)
 
 
 async def _record_success(

@@ -40,6 +40,7 @@ from durable_async._suspend import Suspended, SuspensionMonitor
 from durable_async._tasks import (
     TaskInfo,
     TaskRegistry,
+    cancel_and_settle,
     current_scope,
     current_task_info,
     install_task_factory,
@@ -454,16 +455,7 @@ async def _commit_quietly(rt: InvocationRuntime, update: OperationUpdate) -> boo
 
 async def _cancel_all(rt: InvocationRuntime, extra: list[asyncio.Task[Any]]) -> None:
     current = asyncio.current_task()
-    pending = [t for t in (*rt.tasks, *extra) if not t.done() and t is not current]
-    for task in pending:
-        task.cancel()
-    if pending:
-        await asyncio.wait(pending)
-    for task in pending:
-        # What a task raised while the SDK cancelled it (the suspension signal, when its
-        # cleanup called an operation) is the SDK's to collect, not asyncio's to report.
-        if not task.cancelled():
-            task.exception()
+    await cancel_and_settle(t for t in (*rt.tasks, *extra) if t is not current)
 
 
 __all__ = ["ErrorObject", "Handler", "Invocation", "RESPONSE_LIMIT_BYTES"]

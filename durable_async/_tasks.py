@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import weakref
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterable, Iterator
 from typing import Any
 
 #: The ``TaskInfo`` of the running task, when it belongs to an invocation.
@@ -64,6 +64,23 @@ class TaskRegistry:
 
     def __len__(self) -> int:
         return len(self._live)
+
+
+async def cancel_and_settle(tasks: Iterable[asyncio.Future[Any]]) -> None:
+    """Cancel ``tasks``, wait until each has ended, and collect what they raised.
+
+    The SDK decided without them (a batch or race is over, the invocation ends), so what a
+    task raised on its way out (the suspension signal, when its cleanup called an
+    operation) is the SDK's to collect, not asyncio's to report as never retrieved.
+    """
+    pending = [task for task in tasks if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending)
+    for task in pending:
+        if not task.cancelled():
+            task.exception()
 
 
 def _collect_suspension(task: asyncio.Task[Any]) -> None:

@@ -40,6 +40,7 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._operations.child import run_child
 from durable_async._serdes import SerDesContext, deserialize, serialize
+from durable_async._tasks import cancel_and_settle
 from durable_async._wire.enums import OperationStatus, OperationSubType, OperationType
 from durable_async._wire.models import ErrorObject, Operation
 
@@ -162,7 +163,7 @@ class _Coordinator:
                     if reason is None:
                         reason = policy.reason(succeeded, failed, total)
         finally:
-            await _cancel(running)
+            await cancel_and_settle(running)  # their cancellation records nothing
         for index in running.values():
             items[index] = BatchItem(index, BatchItemStatus.STARTED)
         return BatchResult(tuple(items[i] for i in sorted(items)), reason)
@@ -238,14 +239,3 @@ def _branch_error(error: Exception) -> ErrorObject:
             stack_trace=error.stack_trace,
         )
     return error_object(error)
-
-
-async def _cancel(running: dict[asyncio.Task[Any], int]) -> None:
-    """Cancel branches the batch no longer needs; their cancellation records nothing."""
-    for task in running:
-        task.cancel()
-    if running:
-        await asyncio.wait(running)
-    for task in running:
-        if not task.cancelled():
-            task.exception()  # collected: the batch has decided without it

@@ -21,6 +21,7 @@ from durable_async._config import ChildConfig
 from durable_async._errors import ChildContextError, ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._operations.child import run_child
+from durable_async._tasks import cancel_and_settle
 from durable_async._wire.models import Operation
 
 if TYPE_CHECKING:
@@ -55,12 +56,7 @@ async def run_race(
         try:
             return await _first(tasks, kind)
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.wait(tasks)
-            for task in tasks:
-                if not task.cancelled():
-                    task.exception()  # collected: the race has decided without it
+            await cancel_and_settle(tasks)  # the race has decided without them
 
     return await run_child(
         ctx._rt, identity, recorded, ctx._child_factory(identity.id), decide, (), _CONFIG

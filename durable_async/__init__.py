@@ -93,36 +93,19 @@ if _TYPE_CHECKING:
         UserFunctionStartInfo,
     )
 
-#: Imported on first use: instrumentation is not needed to start (Lambda cold starts).
-_LAZY = {
-    name: "durable_async._plugins"
-    for name in (
-        "PLUGIN_ENTRY_POINT_GROUP",
-        "PLUGIN_ENVIRONMENT_VARIABLE",
-        "DurableInstrumentationPlugin",
-        "DurableInstrumentationPluginFactory",
-        "InvocationEndInfo",
-        "InvocationStartInfo",
-        "InvocationStatus",
-        "OperationEndInfo",
-        "OperationInfo",
-        "OperationStartInfo",
-        "PluginLoadError",
-        "UserFunctionEndInfo",
-        "UserFunctionOutcome",
-        "UserFunctionStartInfo",
-    )
-}
-
 
 def __getattr__(name: str) -> object:
-    module = _LAZY.get(name)
-    if module is None:
+    """Instrumentation names, imported on first use: starting needs none (cold starts).
+
+    Every other public name is imported above, so a name in ``__all__`` that reaches
+    here is one of the plugin module's.
+    """
+    if name not in __all__:
         msg = f"module 'durable_async' has no attribute {name!r}"
         raise AttributeError(msg)
-    import importlib
+    from durable_async import _plugins
 
-    value = getattr(importlib.import_module(module), name)
+    value = getattr(_plugins, name)
     globals()[name] = value
     return value
 

@@ -7,6 +7,7 @@ order in which ``gather`` or a ``TaskGroup`` happens to run things.
 
 from __future__ import annotations
 
+import functools
 import sys
 import uuid as _uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
@@ -46,6 +47,7 @@ from durable_async._operations.invoke import run_invoke
 from durable_async._operations.recorded import recorded_now, recorded_random, recorded_uuid4
 from durable_async._operations.step import StepContext, run_step
 from durable_async._operations.wait import run_wait
+from durable_async._replay import ExecutionStateView
 from durable_async._runtime import InvocationRuntime
 from durable_async._serdes import SerDes
 from durable_async._suspend import Suspended
@@ -78,21 +80,6 @@ def _resolve_name(name: str | None, func: Callable[..., Any]) -> str | None:
     if isinstance(default, str) and default.isidentifier() and default.isascii():
         return default
     return None
-
-
-# AWS Lambda Powertools compatibility: see ``DurableContext.state``.
-class ExecutionStateView:
-    """Read-only ``DurableContext.state``: what AWS Lambda Powertools reads of AWS's one."""
-
-    __slots__ = ("_rt",)
-
-    def __init__(self, runtime: InvocationRuntime) -> None:
-        self._rt = runtime
-
-    @property
-    def operations(self) -> dict[str, Operation]:
-        """A copy of the operations known so far (history and this invocation's), by ID."""
-        return self._rt.log.snapshot()
 
 
 class DurableContext:
@@ -167,7 +154,7 @@ class DurableContext:
     @property
     def state(self) -> ExecutionStateView:
         """The execution's recorded operations, as AWS's ``DurableContext.state`` has them."""
-        return ExecutionStateView(self._rt)
+        return ExecutionStateView(self._rt.log)
 
     @property
     def is_replaying(self) -> bool:
@@ -493,7 +480,7 @@ class DurableContext:
         batch ends. Each branch's ID derives from its index, so results never depend on
         the order branches finish in. Returns a ``BatchResult`` in index order.
         """
-        from durable_async._operations.batch import BatchKind, Branch, run_batch
+        from durable_async._operations.batch import BatchKind, map_branches, run_batch
 
         items = list(items) if not isinstance(items, Sequence) else items
         if config is not None:
@@ -502,18 +489,7 @@ class DurableContext:
         identity, recorded = self._issue(
             OperationType.CONTEXT, OperationSubType.MAP, validate_name(name)
         )
-        namer = config.item_namer
-
-        def plan() -> list[Branch]:
-            return [
-                Branch(
-                    namer(item, index) if namer else f"map-item-{index}",
-                    func,
-                    (item, index, items),
-                )
-                for index, item in enumerate(items)
-            ]
-
+        plan = functools.partial(map_branches, items, func, config.item_namer)
         return self._rt.issue(
             run_batch(self, identity, recorded, BatchKind.MAP, plan, config), identity
         )
@@ -532,7 +508,7 @@ class DurableContext:
         list of different functions; ``ParallelBranch(func, name=...)`` names one. By
         default every branch must succeed: the first failure ends the batch.
         """
-        from durable_async._operations.batch import BatchKind, Branch, run_batch
+        from durable_async._operations.batch import BatchKind, parallel_branches, run_batch
 
         branches = list(branches)
         if config is not None:
@@ -541,19 +517,7 @@ class DurableContext:
         identity, recorded = self._issue(
             OperationType.CONTEXT, OperationSubType.PARALLEL, validate_name(name)
         )
-
-        def plan() -> list[Branch]:
-            planned = []
-            for index, branch in enumerate(branches):
-                if isinstance(branch, ParallelBranch):
-                    default = f"parallel-branch-{index}"
-                    planned.append(
-                        Branch(default if branch.name is None else branch.name, branch.func, ())
-                    )
-                else:
-                    planned.append(Branch(f"parallel-branch-{index}", branch, ()))
-            return planned
-
+        plan = functools.partial(parallel_branches, branches)
         return self._rt.issue(
             run_batch(self, identity, recorded, BatchKind.PARALLEL, plan, config), identity
         )

@@ -88,3 +88,21 @@ def _describe_mismatch(recorded: Operation, identity: OperationIdentity) -> str:
         f"{side(identity.type, identity.sub_type, identity.name, identity.parent_id)}; "
         "durable handlers must issue the same operations in the same order on every replay"
     )
+
+
+class ExecutionStateView:
+    """Read-only ``DurableContext.state``: what AWS Lambda Powertools reads of AWS's one.
+
+    Powertools treats ``len(ctx.state.operations) > 1`` as "this invocation replays"; AWS's
+    SDK counts the EXECUTION operation too, and so does this view.
+    """
+
+    __slots__ = ("_log",)
+
+    def __init__(self, log: OperationLog) -> None:
+        self._log = log
+
+    @property
+    def operations(self) -> dict[str, Operation]:
+        """A copy of the operations known so far (history and this invocation's), by ID."""
+        return self._log.snapshot()

@@ -16,7 +16,7 @@ its branches, and the invocation suspends once no branch can move.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +30,13 @@ from durable_async._batch import (
     CompletionRecord,
     summary_envelope,
 )
-from durable_async._config import ChildConfig, MapConfig, NestingType, ParallelConfig
+from durable_async._config import (
+    ChildConfig,
+    MapConfig,
+    NestingType,
+    ParallelBranch,
+    ParallelConfig,
+)
 from durable_async._errors import (
     BackendError,
     DurableOperationError,
@@ -75,6 +81,34 @@ class Branch:
     name: str
     func: Callable[..., Awaitable[Any]]
     args: tuple[Any, ...]
+
+
+def map_branches(
+    items: Sequence[Any],
+    func: Callable[..., Awaitable[Any]],
+    namer: Callable[[Any, int], str] | None,
+) -> list[Branch]:
+    """``ctx.map``'s branches: ``func(ctx, item, index, items)``, named by ``namer``.
+
+    Called each time the batch body runs (never when a finished batch replays), as AWS's
+    SDK calls the item namer.
+    """
+    return [
+        Branch(namer(item, index) if namer else f"map-item-{index}", func, (item, index, items))
+        for index, item in enumerate(items)
+    ]
+
+
+def parallel_branches(branches: Sequence[Any]) -> list[Branch]:
+    """``ctx.parallel``'s branches: functions or ``ParallelBranch`` with a name of their own."""
+    planned = []
+    for index, branch in enumerate(branches):
+        name = f"parallel-branch-{index}"
+        if isinstance(branch, ParallelBranch):
+            planned.append(Branch(name if branch.name is None else branch.name, branch.func, ()))
+        else:
+            planned.append(Branch(name, branch, ()))
+    return planned
 
 
 async def run_batch(

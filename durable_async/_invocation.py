@@ -14,7 +14,7 @@ import contextvars
 import json
 import logging
 import math
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
@@ -31,6 +31,7 @@ from durable_async._errors import (
     UnawaitedOperationError,
     error_object,
 )
+from durable_async._event import decode_input, parse_event
 from durable_async._identity import OperationIdentity
 from durable_async._logging import current_log_scope
 from durable_async._operations._common import running_body
@@ -46,7 +47,7 @@ from durable_async._tasks import (
     install_task_factory,
     uninstall_task_factory,
 )
-from durable_async._wire.converter import from_wire, to_wire
+from durable_async._wire.converter import to_wire
 from durable_async._wire.enums import InvocationStatus, OperationAction, OperationType
 from durable_async._wire.models import (
     ErrorObject,
@@ -64,42 +65,10 @@ RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 50
 DEADLINE_MARGIN_SECONDS = (0.25, 3.0)
 
 if TYPE_CHECKING:
-    from durable_async._plugins import InvocationEndInfo, InvocationStartInfo, PluginDispatcher
-    from durable_async._plugins import InvocationStatus as PluginStatus
+    from durable_async._plugins import PluginDispatcher
 
 Handler = Callable[[Any, DurableContext], Awaitable[Any]]
 T = TypeVar("T")
-
-
-def _parse_event(event: Any) -> tuple[str, str, list[dict[str, Any]], str | None]:
-    if not isinstance(event, Mapping):
-        msg = (
-            f"expected the durable invocation input (a JSON object), got "
-            f"{type(event).__qualname__}; is durable execution enabled for this function?"
-        )
-        raise InvalidEventError(msg)
-    missing = [key for key in ("DurableExecutionArn", "CheckpointToken") if key not in event]
-    if missing:
-        msg = (
-            f"the event is not a durable invocation input: it has no {' or '.join(missing)} "
-            f"(keys: {sorted(event)[:10]}); configure the function with DurableConfig, or "
-            "call the undecorated function for plain events"
-        )
-        raise InvalidEventError(msg)
-    arn, token = event["DurableExecutionArn"], event["CheckpointToken"]
-    if not isinstance(arn, str) or not arn or not isinstance(token, str) or not token:
-        msg = "DurableExecutionArn and CheckpointToken must be non-empty strings"
-        raise InvalidEventError(msg)
-    state = event.get("InitialExecutionState") or {}
-    if not isinstance(state, Mapping):
-        msg = "InitialExecutionState must be an object"
-        raise InvalidEventError(msg)
-    operations = state.get("Operations") or []
-    if not isinstance(operations, list) or not all(isinstance(op, Mapping) for op in operations):
-        msg = "InitialExecutionState.Operations must be a list of objects"
-        raise InvalidEventError(msg)
-    marker = state.get("NextMarker") or None
-    return arn, token, operations, marker
 
 
 def _output(status: InvocationStatus, **fields: Any) -> dict[str, Any]:
@@ -135,7 +104,7 @@ class Invocation:
 
     async def run(self, event: Any, lambda_context: Any) -> dict[str, Any]:
         """Return the invocation output for ``event``; raise to make Lambda retry."""
-        arn, token, raw_operations, marker = _parse_event(event)
+        arn, token, raw_operations, marker = parse_event(event)
         log = OperationLog()
         try:
             log.apply_raw(raw_operations)
@@ -155,21 +124,18 @@ class Invocation:
             return _output(InvocationStatus.FAILED, error=error_object(exc))
 
         try:
-            input_value = _decode_input(log)
+            input_value = decode_input(log)
         except SerDesError as exc:
             return _output(InvocationStatus.FAILED, error=error_object(exc))
 
         plugins: PluginDispatcher | None = None
         if self._plugins:
             # Imported only when plugins are registered: nothing of it at cold start.
-            from durable_async._plugins import InvocationStartInfo, PluginDispatcher
+            from durable_async._plugins import PluginDispatcher
 
-            start = InvocationStartInfo(
-                execution_arn=arn,
-                request_id=getattr(lambda_context, "aws_request_id", None),
-                is_first_invocation=not log.has_history,
+            plugins = PluginDispatcher.for_invocation(
+                self._plugins, arn, lambda_context, first=not log.has_history
             )
-            plugins = PluginDispatcher(self._plugins, start)
         tasks = TaskRegistry()
         monitor = SuspensionMonitor(tasks)
         batcher = CheckpointBatcher(self._client, arn, token, log, monitor, self._logger)
@@ -186,23 +152,7 @@ class Invocation:
         )
         if plugins is None:
             return await self._run(rt, input_value)
-        from durable_async._plugins import InvocationStatus as PluginStatus
-
-        await plugins.emit("on_invocation_start", plugins.start_info)
-        try:
-            output = await self._run(rt, input_value)
-        except BaseException as exc:
-            end = _end_info(plugins.start_info, PluginStatus.RETRY, error_object(exc))
-            await plugins.emit("on_invocation_end", end)
-            raise
-        error = output.get("Error")
-        end = _end_info(
-            plugins.start_info,
-            PluginStatus(output["Status"]),
-            from_wire(error, ErrorObject) if error is not None else None,
-        )
-        await plugins.emit("on_invocation_end", end)
-        return output
+        return await plugins.around_invocation(lambda: self._run(rt, input_value))
 
     async def _run(self, rt: InvocationRuntime, input_value: Any) -> dict[str, Any]:
         log = rt.log
@@ -367,20 +317,6 @@ class Invocation:
         return _output(InvocationStatus.FAILED, error=error_object(error))
 
 
-def _end_info(
-    start: InvocationStartInfo, status: PluginStatus, error: ErrorObject | None
-) -> InvocationEndInfo:
-    from durable_async._plugins import InvocationEndInfo
-
-    return InvocationEndInfo(
-        execution_arn=start.execution_arn,
-        request_id=start.request_id,
-        is_first_invocation=start.is_first_invocation,
-        status=status,
-        error=error,
-    )
-
-
 def _sdk_task(coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
     """A task of the SDK's own: never one of the invocation's, even in a nested run."""
     context = contextvars.copy_context()
@@ -421,19 +357,6 @@ def _seconds_left(lambda_context: Any) -> float | None:
     if not isinstance(millis, int | float) or not math.isfinite(millis):
         return None  # no usable deadline: run without one
     return millis / 1000
-
-
-def _decode_input(log: OperationLog) -> Any:
-    execution = log.execution
-    details = execution.execution_details if execution is not None else None
-    payload = details.input_payload if details is not None else None
-    if payload is None or not payload.strip():
-        return {}
-    try:
-        return json.loads(payload)
-    except ValueError as exc:
-        msg = f"the execution input is not JSON: {exc}"
-        raise SerDesError(msg) from exc
 
 
 def _execution_update(action: OperationAction, **fields: Any) -> OperationUpdate:

@@ -33,13 +33,14 @@ import importlib
 import inspect
 import logging
 import os
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import attrs
 
-from durable_async._errors import ValidationError
+from durable_async._errors import ValidationError, error_object
 from durable_async._identity import OperationIdentity
+from durable_async._wire.converter import from_wire
 from durable_async._wire.enums import OperationStatus, OperationType
 from durable_async._wire.models import ErrorObject
 
@@ -296,6 +297,54 @@ class PluginDispatcher:
             bound = [(p, h) for p in plugins if (h := _hook(p, name)) is not None]
             if bound:
                 self._hooks[name] = bound
+
+    @classmethod
+    def for_invocation(
+        cls, entries: Sequence[object], arn: str, lambda_context: Any, *, first: bool
+    ) -> PluginDispatcher:
+        """The dispatcher of one invocation of the execution ``arn``."""
+        start = InvocationStartInfo(
+            execution_arn=arn,
+            request_id=getattr(lambda_context, "aws_request_id", None),
+            is_first_invocation=first,
+        )
+        return cls(entries, start)
+
+    async def around_invocation(
+        self, run: Callable[[], Awaitable[dict[str, Any]]]
+    ) -> dict[str, Any]:
+        """Run an invocation between its start and end hooks; ``run`` returns its output.
+
+        The end hook gets the output's status, or ``RETRY`` when the invocation raises (so
+        that Lambda retries it).
+        """
+        await self.emit("on_invocation_start", self.start_info)
+        try:
+            output = await run()
+        except BaseException as exc:
+            await self.emit("on_invocation_end", self._end_info(InvocationStatus.RETRY, exc))
+            raise
+        error = output.get("Error")
+        await self.emit(
+            "on_invocation_end",
+            self._end_info(
+                InvocationStatus(output["Status"]),
+                from_wire(error, ErrorObject) if error is not None else None,
+            ),
+        )
+        return output
+
+    def _end_info(
+        self, status: InvocationStatus, error: ErrorObject | BaseException | None
+    ) -> InvocationEndInfo:
+        start = self.start_info
+        return InvocationEndInfo(
+            execution_arn=start.execution_arn,
+            request_id=start.request_id,
+            is_first_invocation=start.is_first_invocation,
+            status=status,
+            error=error_object(error) if isinstance(error, BaseException) else error,
+        )
 
     def wants(self, hook: str) -> bool:
         """Whether any plugin defines ``hook`` (to skip building its info otherwise)."""

@@ -26,7 +26,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from types import CodeType
-from typing import Any, NoReturn
+from typing import Any
 
 from durable_async._identity import OperationIdentity
 from durable_async._tasks import TaskRegistry, current_task_info
@@ -117,7 +117,7 @@ class _Park:
 
     def __init__(
         self,
-        ready: Callable[[], bool] | None,
+        ready: Callable[[], bool],
         identity: OperationIdentity,
         task: asyncio.Task[Any] | None,
     ) -> None:
@@ -200,17 +200,12 @@ class SuspensionMonitor:
         """Refuse new operations from now on (they raise ``Suspended``)."""
         self._closed = True
 
-    async def park(self, identity: OperationIdentity) -> NoReturn:
-        """Wait until the invocation suspends, then raise ``Suspended``."""
-        await self._wait(None, identity)
-        raise Suspended  # pragma: no cover - only ``park_until`` parks can end normally
-
     async def park_until(self, ready: Callable[[], bool], identity: OperationIdentity) -> None:
         """Return once ``ready()`` holds after a state refresh; or raise ``Suspended``."""
         if not ready():
             await self._wait(ready, identity)
 
-    async def _wait(self, ready: Callable[[], bool] | None, identity: OperationIdentity) -> None:
+    async def _wait(self, ready: Callable[[], bool], identity: OperationIdentity) -> None:
         if self._released:
             self.suspended.append(identity)
             raise Suspended
@@ -225,7 +220,7 @@ class SuspensionMonitor:
     def state_refreshed(self) -> None:
         """Wake the parks whose awaited state has arrived (after a checkpoint response)."""
         for future, park in self._parked.items():
-            if park.ready is not None and not future.done() and park.ready():
+            if not future.done() and park.ready():
                 future.set_result(None)
 
     async def wait_quiescent(self) -> None:

@@ -542,12 +542,22 @@ class DurableContext:
         """
         return self._race("Any", operations, name)
 
+    def all_settled(
+        self, *operations: Coroutine[None, None, Any], name: str | None = None
+    ) -> Coroutine[None, None, BatchResult]:
+        """Every operation's outcome, in the order given, as a ``BatchResult``; recorded.
+
+        Unlike ``gather(..., return_exceptions=True)``, a suspension is never returned as
+        a value, and replay returns the recorded outcomes without awaiting the operations.
+        """
+        return self._race("AllSettled", operations, name)
+
     def _race(
         self,
         sub_type: str,
-        operations: tuple[Coroutine[None, None, T], ...],
+        operations: tuple[Coroutine[None, None, Any], ...],
         name: str | None,
-    ) -> Coroutine[None, None, T]:
+    ) -> Coroutine[None, None, Any]:
         from durable_async._operations.race import RaceKind, run_race
 
         kind = RaceKind(sub_type)

@@ -146,3 +146,70 @@ async def test_a_join_woken_by_a_finished_operation_is_not_mistaken_for_a_parked
     output = await invoke_once(handler, backend, arn)
     assert output["Status"] == "SUCCEEDED"
     assert json.loads(output["Result"]) == [1]
+
+
+async def test_all_settled_returns_every_outcome_in_the_order_given_and_replays_it() -> None:
+    ran: list[str] = []
+
+    async def fails(step: StepContext, label: str) -> str:
+        ran.append(label)
+        raise RuntimeError(f"{label} failed")
+
+    async def slow_echo(step: StepContext, label: str) -> str:
+        ran.append(label)
+        await asyncio.sleep(0)
+        return label
+
+    seen: list[Any] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        settled = await ctx.all_settled(
+            ctx.step(slow_echo, "a", name="a"),
+            ctx.step(fails, "b", name="b", config=NO_RETRY),
+            ctx.wait(seconds=10, name="ten"),
+            name="settle",
+        )
+        seen.append(
+            [(item.index, item.status.value) for item in settled.all]
+            + [settled.get_results(), [e.message for e in settled.get_errors() if e]]
+        )
+        await ctx.wait(seconds=1, name="after")
+        return settled.has_failure
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result is True
+    expected = [
+        (0, "SUCCEEDED"),
+        (1, "FAILED"),
+        (2, "SUCCEEDED"),
+        ["a", None],
+        ["b failed"],
+    ]
+    # The wait parks the first invocation; the outcome is recorded in the second and the
+    # third invocation (after the one-second wait) reads the record back.
+    assert seen == [expected] * (result.invocations - 1)
+    assert result.invocations == 3
+    assert sorted(ran) == ["a", "b"]
+    settle = next(op for op in result.operations if op.sub_type == "AllSettled")
+    assert settle.type is OperationType.CONTEXT
+
+
+async def test_all_settled_does_not_hand_back_a_suspension_as_a_value() -> None:
+    """gather(return_exceptions=True) would return the signal; all_settled suspends."""
+    backend = MemoryBackend()
+    arn = start(backend)
+    after: list[str] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        await ctx.all_settled(ctx.step(echo, 1, name="one"), ctx.wait(seconds=30, name="w"))
+        after.append("went on")
+        return "done"
+
+    assert await invoke_once(handler, backend, arn) == {"Status": "PENDING"}
+    assert after == []
+    backend.advance(30)
+    assert await invoke_once(handler, backend, arn) == {"Status": "SUCCEEDED", "Result": '"done"'}
+    assert after == ["went on"]

@@ -260,10 +260,10 @@ def _outcome(index: int, task: asyncio.Task[Any]) -> BatchItem:
         return BatchItem(index, BatchItemStatus.SUCCEEDED, task.result())
     if isinstance(error, _FATAL) or not isinstance(error, Exception):
         raise error  # the suspension signal, a replay mismatch, the backend: not a branch's
-    return BatchItem(index, BatchItemStatus.FAILED, error=_branch_error(error))
+    return BatchItem(index, BatchItemStatus.FAILED, error=branch_error(error))
 
 
-def _branch_error(error: Exception) -> ErrorObject:
+def branch_error(error: Exception) -> ErrorObject:
     """What a failed branch records: the error its body raised (type and message)."""
     if isinstance(error, DurableOperationError):
         return ErrorObject(

@@ -1,4 +1,4 @@
-"""``ctx.race`` and ``ctx.any``: the first operation to finish, decided once and recorded.
+"""``ctx.race``, ``ctx.any`` and ``ctx.all_settled``: combinators decided once and recorded.
 
 ``asyncio.wait(..., return_when=FIRST_COMPLETED)`` over operations is not replay-safe: on
 replay every recorded operation is already done, so "first" can come out differently.
@@ -8,6 +8,10 @@ operations are called (and get their IDs) in the caller's context, as anywhere e
 
 Among operations that are already finished when the race looks at them (on a resumed
 race, say), the one given first wins: the decision never depends on scheduling.
+
+``all_settled`` decides nothing by order, but it is recorded the same way so that a replay
+returns the stored outcomes without re-running the operations, and, unlike
+``gather(..., return_exceptions=True)``, it never hands the suspension signal back as a value.
 """
 
 from __future__ import annotations
@@ -17,9 +21,11 @@ from collections.abc import Coroutine, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from durable_async._batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
 from durable_async._config import ChildConfig
 from durable_async._errors import ChildContextError, ValidationError
 from durable_async._identity import OperationIdentity
+from durable_async._operations.batch import branch_error
 from durable_async._operations.child import run_child
 from durable_async._tasks import cancel_and_settle
 from durable_async._wire.models import Operation
@@ -33,6 +39,7 @@ class RaceKind(StrEnum):
 
     RACE = "Race"
     ANY = "Any"
+    ALL_SETTLED = "AllSettled"
 
 
 async def run_race(
@@ -54,6 +61,8 @@ async def run_race(
     async def decide(child: DurableContext) -> Any:
         tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(op) for op in operations]
         try:
+            if kind is RaceKind.ALL_SETTLED:
+                return await _settle(tasks)
             return await _first(tasks, kind)
         finally:
             await cancel_and_settle(tasks)  # the race has decided without them
@@ -80,6 +89,20 @@ async def _first(tasks: list[asyncio.Future[Any]], kind: RaceKind) -> Any:
     msg = f"all {len(tasks)} operations failed"
     first = next((e for e in failures if e is not None), None)
     raise ChildContextError(msg) from first
+
+
+async def _settle(tasks: list[asyncio.Future[Any]]) -> BatchResult:
+    await asyncio.wait(tasks)
+    items: list[BatchItem] = []
+    for index, task in enumerate(tasks):
+        error = task.exception()
+        if error is None:
+            items.append(BatchItem(index, BatchItemStatus.SUCCEEDED, task.result()))
+        elif not isinstance(error, Exception):
+            raise error  # suspension and kin are not an outcome
+        else:
+            items.append(BatchItem(index, BatchItemStatus.FAILED, error=branch_error(error)))
+    return BatchResult(tuple(items), CompletionReason.ALL_COMPLETED)
 
 
 _CONFIG = ChildConfig()

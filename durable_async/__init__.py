@@ -7,7 +7,13 @@ from durable_async._batch import (
     BatchItemStatus,
     BatchResult,
     CompletionConfig,
+    CompletionDecision,
+    CompletionItemStatus,
+    CompletionOutcome,
     CompletionReason,
+    CompletionStatus,
+    complete_batch,
+    continue_batch,
 )
 from durable_async._client.aiobotocore import AioBotocoreClient
 from durable_async._client.base import DurableExecutionClient
@@ -28,6 +34,7 @@ from durable_async._duration import Duration
 from durable_async._entry import DurableHandler, durable_execution
 from durable_async._errors import (
     BackendError,
+    BatchCompletionError,
     CallbackError,
     CallbackFailedError,
     CallbackSubmitterError,
@@ -129,6 +136,7 @@ __all__ = [
     "OperationType",
     "AioBotocoreClient",
     "BackendError",
+    "BatchCompletionError",
     "BatchItem",
     "BatchItemStatus",
     "BatchResult",
@@ -142,7 +150,11 @@ __all__ = [
     "ChildConfig",
     "ChildContextError",
     "CompletionConfig",
+    "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
     "CompletionReason",
+    "CompletionStatus",
     "DurableContext",
     "DurableError",
     "DurableExecutionClient",
@@ -185,6 +197,8 @@ __all__ = [
     "WaitForConditionDecision",
     "WaitForConditionError",
     "WaitStrategyConfig",
+    "complete_batch",
+    "continue_batch",
     "create_linear_retry_strategy",
     "create_retry_strategy",
     "create_wait_strategy",

@@ -9,12 +9,18 @@ stored instead when it is too large) is AWS's, so histories move between the two
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Any
 
 import attrs
 
-from durable_async._errors import ChildContextError, DurableOperationError, ValidationError
+from durable_async._errors import (
+    BatchCompletionError,
+    ChildContextError,
+    DurableOperationError,
+    ValidationError,
+)
 from durable_async._wire.models import ErrorObject
 
 
@@ -32,6 +38,65 @@ class CompletionReason(StrEnum):
     ALL_COMPLETED = "ALL_COMPLETED"
     MIN_SUCCESSFUL_REACHED = "MIN_SUCCESSFUL_REACHED"
     FAILURE_TOLERANCE_EXCEEDED = "FAILURE_TOLERANCE_EXCEEDED"
+    CUSTOM_COMPLETION_SUCCEEDED = "CUSTOM_COMPLETION_SUCCEEDED"
+    CUSTOM_COMPLETION_FAILED = "CUSTOM_COMPLETION_FAILED"
+
+
+class CompletionOutcome(StrEnum):
+    """Whether a ``should_complete`` predicate ends the batch as a success or a failure."""
+
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+@attrs.frozen
+class CompletionDecision:
+    """What a ``should_complete`` predicate returns: go on, or end with an outcome.
+
+    Build it with ``continue_batch()`` or ``complete_batch(outcome)``.
+    """
+
+    complete: bool
+    outcome: CompletionOutcome | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.complete != (self.outcome is not None):
+            msg = "CompletionDecision needs an outcome exactly when complete is True"
+            raise ValidationError(msg)
+
+
+def continue_batch() -> CompletionDecision:
+    """The predicate's answer while the batch should go on."""
+    return CompletionDecision(complete=False)
+
+
+def complete_batch(outcome: CompletionOutcome = CompletionOutcome.SUCCEEDED) -> CompletionDecision:
+    """The predicate's answer to end the batch now (as a success unless told otherwise)."""
+    return CompletionDecision(complete=True, outcome=outcome)
+
+
+@attrs.frozen
+class CompletionItemStatus:
+    """One branch as a predicate sees it (``status`` is ``None`` until it starts)."""
+
+    index: int
+    name: str | None = None
+    status: BatchItemStatus | None = None
+
+
+@attrs.frozen
+class CompletionStatus:
+    """The batch's progress, handed to a ``should_complete`` predicate.
+
+    ``items[i]`` is always branch ``i``, whatever order branches finish in, so a predicate
+    can express quorums by index ("branch 0, or both 1 and 2").
+    """
+
+    success_count: int
+    failure_count: int
+    completed_count: int
+    total_count: int
+    items: tuple[CompletionItemStatus, ...] = ()
 
 
 def _non_negative(name: str) -> Any:
@@ -75,6 +140,29 @@ class CompletionConfig:
     tolerated_failure_percentage: float | None = attrs.field(
         default=None, validator=_check_percentage
     )
+    #: A custom rule instead of the thresholds: called with a ``CompletionStatus`` before
+    #: any branch starts and after every branch finishes; it must be deterministic and
+    #: monotonic (once it says complete, more progress must not say continue), because a
+    #: resumed batch may show it the finished branches in a different grouping.
+    should_complete: Callable[[CompletionStatus], CompletionDecision] | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.should_complete is None:
+            return
+        if not callable(self.should_complete):
+            msg = "CompletionConfig.should_complete must be callable"
+            raise ValidationError(msg)
+        thresholds = (
+            self.min_successful,
+            self.tolerated_failure_count,
+            self.tolerated_failure_percentage,
+        )
+        if any(value is not None for value in thresholds):
+            msg = (
+                "CompletionConfig.should_complete cannot be combined with min_successful, "
+                "tolerated_failure_count or tolerated_failure_percentage"
+            )
+            raise ValidationError(msg)
 
     @classmethod
     def all_successful(cls) -> CompletionConfig:
@@ -102,6 +190,8 @@ class CompletionConfig:
 
     def tolerance_exceeded(self, failed: int, total: int) -> bool:
         """Whether ``failed`` failures out of ``total`` branches end the batch."""
+        if self.should_complete is not None:
+            return False  # the predicate alone decides
         count, percentage = self.tolerated_failure_count, self.tolerated_failure_percentage
         if self.min_successful is None and count is None and percentage is None:
             return failed > 0
@@ -109,9 +199,32 @@ class CompletionConfig:
             return True
         return percentage is not None and total > 0 and failed / total * 100 > percentage
 
-    def reason(self, succeeded: int, failed: int, total: int) -> CompletionReason | None:
-        """Why the batch ends with these counts, or ``None`` while it goes on."""
-        if self.tolerance_exceeded(failed, total):
+    def reason(
+        self,
+        succeeded: int,
+        failed: int,
+        total: int,
+        items: Callable[[], tuple[CompletionItemStatus, ...]] = tuple,
+    ) -> CompletionReason | None:
+        """Why the batch ends with these counts, or ``None`` while it goes on.
+
+        ``items`` builds the per-branch view for a ``should_complete`` predicate; it is
+        only called when there is one.
+        """
+        if self.should_complete is not None:
+            status = CompletionStatus(succeeded, failed, succeeded + failed, total, items())
+            decision = self.should_complete(status)
+            if not isinstance(decision, CompletionDecision):
+                msg = (
+                    "should_complete must return continue_batch() or complete_batch(...), "
+                    f"got {decision!r}"
+                )
+                raise ValidationError(msg)
+            if decision.complete:
+                if decision.outcome is CompletionOutcome.FAILED:
+                    return CompletionReason.CUSTOM_COMPLETION_FAILED
+                return CompletionReason.CUSTOM_COMPLETION_SUCCEEDED
+        elif self.tolerance_exceeded(failed, total):
             return CompletionReason.FAILURE_TOLERANCE_EXCEEDED
         if succeeded + failed >= total:
             return CompletionReason.ALL_COMPLETED
@@ -208,11 +321,19 @@ class BatchResult:
 
     @property
     def status(self) -> BatchItemStatus:
-        """``FAILED`` if any branch failed, else ``SUCCEEDED``."""
+        """``FAILED`` if any branch failed, else ``SUCCEEDED``; a custom outcome decides."""
+        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_FAILED:
+            return BatchItemStatus.FAILED
+        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_SUCCEEDED:
+            return BatchItemStatus.SUCCEEDED
         return BatchItemStatus.FAILED if self.has_failure else BatchItemStatus.SUCCEEDED
 
     def throw_if_error(self) -> None:
-        """Raise the first failure (in index order) as ``ChildContextError``."""
+        """Raise the first failure (in index order) as ``ChildContextError``.
+
+        A batch a ``should_complete`` predicate ended as failed, with no failed branch,
+        raises ``BatchCompletionError``.
+        """
         for item in self.all:
             if item.status is BatchItemStatus.FAILED:
                 error = item.error
@@ -226,6 +347,9 @@ class BatchResult:
                     stack_trace=error.stack_trace,
                 )
                 raise failure from DurableOperationError.from_error_object(error)
+        if self.completion_reason is CompletionReason.CUSTOM_COMPLETION_FAILED:
+            msg = f"Batch completed as failed by should_complete ({self.completion_reason})"
+            raise BatchCompletionError(msg)
 
     # -- the wire ------------------------------------------------------------------------
 

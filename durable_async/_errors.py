@@ -11,6 +11,7 @@
     │   ├── StepError                   a step failed for good (retries exhausted)
     │   │   └── StepInterruptedError    an at-most-once attempt was cut off by a crash
     │   ├── ChildContextError           a child context's body raised
+    │   ├── BatchCompletionError        should_complete ended a map/parallel as failed
     │   ├── InvokeError                 a chained invocation failed, timed out or stopped
     │   ├── WaitForConditionError       a condition check raised or ran out of attempts
     │   └── CallbackError               a callback did not succeed
@@ -120,6 +121,12 @@ class DurableOperationError(DurableError):
     def __str__(self) -> str:
         kind = f"{self.error_type}: " if self.error_type else ""
         return f"{kind}{self.message or ''}"
+
+
+class BatchCompletionError(DurableOperationError):
+    """Raised by ``BatchResult.throw_if_error`` when ``should_complete`` ended it as failed."""
+
+    __module__ = "durable_async"
 
 
 class StepError(DurableOperationError):
@@ -349,6 +356,8 @@ _WIRE_NAMES: dict[type[BaseException], str] = {
     # on the step as STEP_INTERRUPTED_TYPE (see below).
     StepInterruptedError: _AWS + "StepError",
     ChildContextError: _AWS + "ChildContextError",
+    BatchCompletionError: "aws_durable_execution_sdk_python.concurrency.models."
+    + "BatchCompletionError",
     InvokeError: _AWS + "InvokeError",
     WaitForConditionError: _AWS + "WaitForConditionError",
     CallbackError: _AWS + "CallbackError",
@@ -389,6 +398,7 @@ _SPECIFIC: dict[str, type[DurableOperationError]] = {
         StepError,
         StepInterruptedError,
         ChildContextError,
+        BatchCompletionError,
         InvokeError,
         WaitForConditionError,
         CallbackError,

@@ -243,6 +243,13 @@ def test_decorator_keeps_the_function_metadata() -> None:
 # -- the public API ---------------------------------------------------------------------
 
 EXPECTED_ALL = [
+    "BatchCompletionError",
+    "CompletionDecision",
+    "CompletionItemStatus",
+    "CompletionOutcome",
+    "CompletionStatus",
+    "complete_batch",
+    "continue_batch",
     "PLUGIN_ENTRY_POINT_GROUP",
     "PLUGIN_ENVIRONMENT_VARIABLE",
     "DurableInstrumentationPlugin",

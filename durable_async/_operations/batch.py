@@ -26,6 +26,7 @@ from durable_async._batch import (
     BatchItem,
     BatchItemStatus,
     BatchResult,
+    CompletionItemStatus,
     CompletionReason,
     CompletionRecord,
     summary_envelope,
@@ -175,7 +176,22 @@ class _Coordinator:
         finished: asyncio.Queue[asyncio.Task[Any]] = asyncio.Queue()
         succeeded = failed = 0
         started = 0
-        reason = CompletionReason.ALL_COMPLETED if total == 0 else None
+
+        def view() -> tuple[CompletionItemStatus, ...]:
+            in_flight = set(running.values())
+            return tuple(
+                CompletionItemStatus(
+                    index,
+                    branch.name,
+                    items[index].status
+                    if index in items
+                    else (BatchItemStatus.STARTED if index in in_flight else None),
+                )
+                for index, branch in enumerate(self._branches)
+            )
+
+        # A custom predicate is asked once before anything starts, as AWS's SDK does.
+        reason = CompletionReason.ALL_COMPLETED if total == 0 else policy.reason(0, 0, total, view)
         try:
             while reason is None:
                 while started < total and len(running) < limit:
@@ -195,7 +211,7 @@ class _Coordinator:
                     else:
                         failed += 1
                     if reason is None:
-                        reason = policy.reason(succeeded, failed, total)
+                        reason = policy.reason(succeeded, failed, total, view)
         finally:
             await cancel_and_settle(running)  # their cancellation records nothing
         for index in running.values():

@@ -10,8 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 import uuid as _uuid
-from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, overload
@@ -82,6 +81,35 @@ def _resolve_name(name: str | None, func: Callable[..., Any]) -> str | None:
     return None
 
 
+class _Binding:
+    """``with ctx._bound():`` sets the current context, log scope and task scope.
+
+    A class rather than ``@contextmanager``: every child context and map branch holds
+    one for as long as its body runs, and a generator frame costs several times more.
+    """
+
+    __slots__ = ("_ctx", "_resets")
+
+    def __init__(self, ctx: DurableContext) -> None:
+        self._ctx = ctx
+        self._resets: tuple[Any, Any, Any] | None = None
+
+    def __enter__(self) -> None:
+        ctx = self._ctx
+        self._resets = (
+            _current.set(ctx),
+            current_log_scope.set(ctx._log_scope),
+            current_scope.set(ctx._prefix or ""),
+        )
+
+    def __exit__(self, *exc_info: object) -> None:
+        assert self._resets is not None
+        reset_ctx, reset_scope, reset_ns = self._resets
+        current_scope.reset(reset_ns)
+        current_log_scope.reset(reset_scope)
+        _current.reset(reset_ctx)
+
+
 class DurableContext:
     """Durable operations for one (root or child) context of an execution.
 
@@ -89,6 +117,7 @@ class DurableContext:
     """
 
     __slots__ = (
+        "_log_scope",
         "_logger",
         "_next_id",
         "_owner",
@@ -123,7 +152,9 @@ class DurableContext:
         fields: dict[str, object] = {"executionArn": runtime.arn}
         if parent_id:
             fields["parentId"] = parent_id
-        self._logger = DurableLogger(runtime.logger, LogScope(fields, self._is_replaying))
+        self._log_scope = LogScope(fields, self._is_replaying)
+        #: Made on first use: most contexts (map branches, say) never log.
+        self._logger: DurableLogger | None = None
 
     # -- facts about the execution -------------------------------------------------------
 
@@ -140,7 +171,10 @@ class DurableContext:
     @property
     def logger(self) -> DurableLogger:
         """A logger tagged with the execution; silent while the handler replays."""
-        return self._logger
+        logger = self._logger
+        if logger is None:
+            logger = self._logger = DurableLogger(self._rt.logger, self._log_scope)
+        return logger
 
     # -- AWS Lambda Powertools compatibility ---------------------------------------------
     # Powertools (aws_lambda_powertools.shared.functions.is_durable_context) recognises a
@@ -227,18 +261,9 @@ class DurableContext:
         self._task_positions[key] = position
         return operation_id(f"{self._prefix or ''}:{key}", position)
 
-    @contextmanager
-    def _bound(self) -> Iterator[None]:
+    def _bound(self) -> _Binding:
         """Make this the current context (and log scope) while its body runs."""
-        reset_ctx = _current.set(self)
-        reset_scope = current_log_scope.set(self._logger.scope)
-        reset_ns = current_scope.set(self._prefix or "")
-        try:
-            yield
-        finally:
-            current_scope.reset(reset_ns)
-            current_log_scope.reset(reset_scope)
-            _current.reset(reset_ctx)
+        return _Binding(self)
 
     def _child_factory(self, parent_id: str) -> Callable[[bool], DurableContext]:
         return lambda replaying: DurableContext(self._rt, parent_id=parent_id, replaying=replaying)
@@ -286,7 +311,7 @@ class DurableContext:
             OperationType.STEP, config.sub_type or OperationSubType.STEP, name
         )
         return self._rt.issue(
-            run_step(self._rt, identity, recorded, func, args, config, self._logger.scope.fields),  # type: ignore[arg-type]
+            run_step(self._rt, identity, recorded, func, args, config, self._log_scope.fields),  # type: ignore[arg-type]
             identity,
         )
 
@@ -459,7 +484,7 @@ class DurableContext:
                 initial_state,
                 strategy,
                 serdes,
-                dict(self._logger.scope.fields),
+                dict(self._log_scope.fields),
             ),
             identity,
         )

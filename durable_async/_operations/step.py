@@ -8,6 +8,7 @@ awaited for at-most-once steps, whose body must not run before the service knows
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -57,9 +58,20 @@ class StepContext:
     """What a step body gets: its attempt number (1-based) and a durable logger."""
 
     attempt: int
-    logger: DurableLogger
     operation_id: str
     name: str | None
+    _log_scope: LogScope = attrs.field(repr=False, eq=False)
+    _base_logger: logging.Logger = attrs.field(repr=False, eq=False)
+    _logger: DurableLogger | None = attrs.field(default=None, init=False, repr=False, eq=False)
+
+    @property
+    def logger(self) -> DurableLogger:
+        """A logger tagged with the step's ID, name and attempt (made on first use)."""
+        logger = self._logger
+        if logger is None:
+            logger = DurableLogger(self._base_logger, self._log_scope)
+            object.__setattr__(self, "_logger", logger)  # a cache: frozen for users
+        return logger
 
 
 def recorded_failure(error: ErrorObject | None) -> Exception:
@@ -145,9 +157,7 @@ async def run_step(
         if identity.name:
             fields["operationName"] = identity.name
         scope = LogScope(fields)
-        step_context = StepContext(
-            attempt, DurableLogger(rt.logger, scope), identity.id, identity.name
-        )
+        step_context = StepContext(attempt, identity.id, identity.name, scope, rt.logger)
         body = RunningBody(getattr(func, "__name__", None) or repr(func))
         reset = current_log_scope.set(scope)
         failure: Exception | None = None

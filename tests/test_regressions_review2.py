@@ -19,7 +19,6 @@ from support import invoke_once, sent_updates, start
 
 from durable_async import (
     BackendError,
-    CheckpointError,
     DurableContext,
     NonDeterministicExecutionError,
     RetryPresets,
@@ -30,14 +29,11 @@ from durable_async import (
 from durable_async._invocation import RESPONSE_LIMIT_BYTES
 from durable_async._wire.enums import (
     OperationAction,
-    OperationType,
 )
 from durable_async._wire.models import (
     CheckpointRequest,
     CheckpointResponse,
     ErrorObject,
-    OperationUpdate,
-    WaitOptions,
 )
 from durable_async.testing import LocalRunner, MemoryBackend
 
@@ -224,87 +220,6 @@ def error_dict(error: ErrorObject) -> dict[str, Any]:
         "StackTrace": list(error.stack_trace) if error.stack_trace is not None else None,
     }
     return {k: v for k, v in fields.items() if v is not None}
-
-
-@pytest.mark.anyio
-async def test_memory_backend_rejects_an_oversized_error_object() -> None:
-    backend = MemoryBackend()
-    arn = start(backend)
-    update = OperationUpdate(
-        id="op-1",
-        type=OperationType.STEP,
-        action=OperationAction.FAIL,
-        error=ErrorObject(message="x" * 40_000, type="RuntimeError"),
-    )
-    token = backend.executions[arn].token
-    with pytest.raises(CheckpointError):
-        await backend.checkpoint(CheckpointRequest(arn, token, (update,)), LOG)
-
-
-# -- 7. MemoryBackend accepts updates the service rejects -----------------------------------
-
-
-def _step(action: OperationAction, op_id: str = "op-1", **fields: Any) -> OperationUpdate:
-    return OperationUpdate(id=op_id, type=OperationType.STEP, action=action, **fields)
-
-
-def _wait_start(op_id: str = "op-w") -> OperationUpdate:
-    return OperationUpdate(
-        id=op_id,
-        type=OperationType.WAIT,
-        action=OperationAction.START,
-        wait_options=WaitOptions(wait_seconds=5),
-    )
-
-
-def _callback(action: OperationAction) -> OperationUpdate:
-    return OperationUpdate(id="cb", type=OperationType.CALLBACK, action=action)
-
-
-_EXECUTION_SUCCEED = OperationUpdate(
-    id="exec", type=OperationType.EXECUTION, action=OperationAction.SUCCEED, payload="1"
-)
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize(
-    ("history", "batch"),
-    [
-        pytest.param(
-            [(_step(OperationAction.START), _step(OperationAction.SUCCEED, payload="1"))],
-            (_step(OperationAction.START),),
-            id="start-a-succeeded-step",
-        ),
-        pytest.param(
-            [(_step(OperationAction.START), _step(OperationAction.SUCCEED, payload="1"))],
-            (_step(OperationAction.SUCCEED, payload="2"),),
-            id="succeed-a-succeeded-step",
-        ),
-        pytest.param([], (_wait_start(), _wait_start()), id="same-wait-twice-in-a-batch"),
-        pytest.param(
-            [], (_step(OperationAction.START, parent_id="no-such-context"),), id="unknown-parent"
-        ),
-        pytest.param(
-            [], (_EXECUTION_SUCCEED, _step(OperationAction.START)), id="execution-not-last"
-        ),
-        pytest.param(
-            [],
-            (_callback(OperationAction.SUCCEED),),
-            id="succeed-a-callback",
-        ),
-    ],
-)
-async def test_memory_backend_rejects_what_the_service_rejects(
-    history: list[tuple[OperationUpdate, ...]], batch: tuple[OperationUpdate, ...]
-) -> None:
-    backend = MemoryBackend()
-    arn = start(backend)
-    for updates in history:
-        token = backend.executions[arn].token
-        await backend.checkpoint(CheckpointRequest(arn, token, updates), LOG)
-    token = backend.executions[arn].token
-    with pytest.raises(CheckpointError):
-        await backend.checkpoint(CheckpointRequest(arn, token, batch), LOG)
 
 
 # -- 8. LocalRunner and chained invokes -------------------------------------------------------

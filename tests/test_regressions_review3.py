@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 import pytest
-from support import start
 
 from durable_async import (
     CheckpointError,
@@ -18,14 +17,9 @@ from durable_async import (
     create_retry_strategy,
     durable_execution,
 )
-from durable_async._wire.enums import OperationAction, OperationType
 from durable_async._wire.models import (
-    ChainedInvokeOptions,
     CheckpointRequest,
     CheckpointResponse,
-    ErrorObject,
-    OperationUpdate,
-    StepOptions,
 )
 from durable_async.testing import LocalRunner, MemoryBackend
 
@@ -102,94 +96,6 @@ async def test_runner_finds_a_qualified_target_invoked_by_arn() -> None:
 
     result = await LocalRunner(caller, functions={"payments:live": echo_size}).run()
     assert result.status == "SUCCEEDED"
-
-
-# -- MemoryBackend: rules of the service it does not enforce --------------------------
-
-
-def _update(op_type: OperationType, action: OperationAction, **fields: Any) -> OperationUpdate:
-    return OperationUpdate(id="op-1", type=op_type, action=action, **fields)
-
-
-#: Checkpoint batches; all but the last are accepted, the service rejects the last.
-_MISSING_RULES = {
-    # validators/operations/callback.py: START is CALLBACK's only action.
-    "callback-cancel": [
-        [_update(OperationType.CALLBACK, OperationAction.START)],
-        [_update(OperationType.CALLBACK, OperationAction.CANCEL)],
-    ],
-    # validators/operations/invoke.py: START is CHAINED_INVOKE's only action ...
-    "invoke-cancel": [
-        [
-            _update(
-                OperationType.CHAINED_INVOKE,
-                OperationAction.START,
-                chained_invoke_options=ChainedInvokeOptions("payments"),
-            )
-        ],
-        [_update(OperationType.CHAINED_INVOKE, OperationAction.CANCEL)],
-    ],
-    # ... and it requires ChainedInvokeOptions.
-    "invoke-without-options": [[_update(OperationType.CHAINED_INVOKE, OperationAction.START)]],
-    # validators/operations/wait.py: no CANCEL of a WAIT that does not exist.
-    "cancel-unknown-wait": [[_update(OperationType.WAIT, OperationAction.CANCEL)]],
-    # validators/operations/step.py: RETRY needs StepOptions ...
-    "retry-without-options": [
-        [
-            _update(OperationType.STEP, OperationAction.START),
-            _update(OperationType.STEP, OperationAction.RETRY, error=ErrorObject("boom")),
-        ]
-    ],
-    # ... and carries an error or a payload, not both.
-    "retry-with-error-and-payload": [
-        [
-            _update(OperationType.STEP, OperationAction.START),
-            _update(
-                OperationType.STEP,
-                OperationAction.RETRY,
-                payload='"state"',
-                error=ErrorObject("boom"),
-                step_options=StepOptions(5),
-            ),
-        ]
-    ],
-    # validators/operations/context.py: checked for a CONTEXT started in the same batch.
-    "context-fail-with-payload": [
-        [
-            _update(OperationType.CONTEXT, OperationAction.START),
-            _update(
-                OperationType.CONTEXT, OperationAction.FAIL, payload='"x"', error=ErrorObject()
-            ),
-        ]
-    ],
-    # validators/operations/execution.py: no error on SUCCEED, no payload on FAIL.
-    "execution-succeed-with-error": [
-        [
-            _update(OperationType.EXECUTION, OperationAction.SUCCEED, error=ErrorObject("x")),
-        ]
-    ],
-    "execution-fail-with-payload": [
-        [
-            _update(OperationType.EXECUTION, OperationAction.FAIL, payload='"x"'),
-        ]
-    ],
-}
-
-
-@pytest.mark.parametrize("batches", _MISSING_RULES.values(), ids=_MISSING_RULES.keys())
-@pytest.mark.anyio
-async def test_memory_backend_rejects_what_the_service_rejects(
-    batches: list[list[OperationUpdate]],
-) -> None:
-    backend = MemoryBackend()
-    arn = start(backend)
-    *accepted, rejected = batches
-    for updates in accepted:
-        token = backend.executions[arn].token
-        await backend.checkpoint(CheckpointRequest(arn, token, tuple(updates)), LOG)
-    request = CheckpointRequest(arn, backend.executions[arn].token, tuple(rejected))
-    with pytest.raises(CheckpointError):
-        await backend.checkpoint(request, LOG)
 
 
 # -- durations: wrong exception types --------------------------------------------------

@@ -220,36 +220,3 @@ def error_dict(error: ErrorObject) -> dict[str, Any]:
         "StackTrace": list(error.stack_trace) if error.stack_trace is not None else None,
     }
     return {k: v for k, v in fields.items() if v is not None}
-
-
-# -- 8. LocalRunner and chained invokes -------------------------------------------------------
-
-
-@pytest.mark.anyio
-async def test_invoke_of_a_target_awaiting_a_callback_stays_pending() -> None:
-    @durable_execution
-    async def approve(event: Any, ctx: DurableContext) -> Any:
-        approval = await ctx.create_callback(name="approval")  # no timeout
-        return await approval.result()
-
-    @durable_execution
-    async def parent(event: Any, ctx: DurableContext) -> Any:
-        return await ctx.invoke("approve", {"order": 1}, name="ask")
-
-    runner = LocalRunner(parent, functions={"approve": approve}, pause_on_callbacks=True)
-    result = await runner.run()
-    assert result.status == "PENDING", result.error
-
-
-@pytest.mark.anyio
-async def test_invoke_target_sees_the_requested_tenant() -> None:
-    @durable_execution
-    async def target(event: Any, ctx: DurableContext) -> Any:
-        return ctx.lambda_context.tenant_id
-
-    @durable_execution
-    async def parent(event: Any, ctx: DurableContext) -> Any:
-        return await ctx.invoke("target", None, tenant_id="tenant-7")
-
-    result = await LocalRunner(parent, functions={"target": target}).run()
-    assert result.result == "tenant-7"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -26,76 +25,6 @@ from durable_async.testing import LocalRunner, MemoryBackend
 LOG = logging.getLogger(__name__)
 KIB = 1024
 MIB = 1024 * KIB
-
-
-@durable_execution
-async def echo_size(event: Any, ctx: DurableContext) -> int:
-    return len(json.dumps(event))
-
-
-@durable_execution
-async def huge_result(event: Any, ctx: DurableContext) -> str:
-    return "x" * (MIB + 100 * KIB)
-
-
-# -- chained invokes: sizes and targets -----------------------------------------------
-
-
-@pytest.mark.anyio
-async def test_invoke_payload_between_256_kib_and_1_mib_is_accepted() -> None:
-    @durable_execution
-    async def caller(event: Any, ctx: DurableContext) -> Any:
-        return await ctx.invoke("payments", {"blob": "x" * (300 * KIB)}, name="charge")
-
-    result = await LocalRunner(caller, functions={"payments": echo_size}).run()
-    assert result.status == "SUCCEEDED", result.error
-    assert result.result > 300 * KIB
-
-
-@pytest.mark.anyio
-async def test_invoke_target_result_over_1_mib_fails_the_invoke() -> None:
-    @durable_execution
-    async def caller(event: Any, ctx: DurableContext) -> str:
-        try:
-            value = await ctx.invoke("big", None, name="fetch")
-        except Exception as error:  # InvokeError, as on the service
-            return f"failed: {type(error).__name__}"
-        return f"got {len(value)} characters"
-
-    result = await LocalRunner(caller, functions={"big": huge_result}).run()
-    assert result.result == "failed: InvokeError"
-
-
-@pytest.mark.anyio
-async def test_malformed_invoke_target_is_rejected_like_the_service() -> None:
-    @durable_execution
-    async def caller(event: Any, ctx: DurableContext) -> Any:
-        return await ctx.invoke("payments service!", {"amount": 1})
-
-    result = await LocalRunner(caller, functions={"payments service!": echo_size}).run()
-    assert result.status == "FAILED"
-
-
-@pytest.mark.anyio
-async def test_invalid_tenant_id_is_rejected_like_the_service() -> None:
-    @durable_execution
-    async def caller(event: Any, ctx: DurableContext) -> Any:
-        return await ctx.invoke("payments", {"amount": 1}, tenant_id="tenant#1")
-
-    result = await LocalRunner(caller, functions={"payments": echo_size}).run()
-    assert result.status == "FAILED"
-
-
-@pytest.mark.anyio
-async def test_runner_finds_a_qualified_target_invoked_by_arn() -> None:
-    arn = "arn:aws:lambda:us-east-1:123456789012:function:payments:live"
-
-    @durable_execution
-    async def caller(event: Any, ctx: DurableContext) -> Any:
-        return await ctx.invoke(arn, {"amount": 1})
-
-    result = await LocalRunner(caller, functions={"payments:live": echo_size}).run()
-    assert result.status == "SUCCEEDED"
 
 
 # -- durations: wrong exception types --------------------------------------------------

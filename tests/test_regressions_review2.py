@@ -31,8 +31,6 @@ from durable_async._wire.enums import (
     OperationAction,
 )
 from durable_async._wire.models import (
-    CheckpointRequest,
-    CheckpointResponse,
     ErrorObject,
 )
 from durable_async.testing import LocalRunner, MemoryBackend
@@ -56,75 +54,6 @@ async def outcome_of(coro: Any) -> Any:
         return "CancelledError escaped"
     except BackendError as error:
         return ("BackendError", error.retryable)
-
-
-# -- 1. a client raising CancelledError: CancelledError escapes the invocation -----------
-
-
-class CancellingBackend(MemoryBackend):
-    """A client whose first checkpoint call raises ``CancelledError`` (its own, e.g. a
-    pooled connection future cancelled by another waiter); the flusher was not cancelled."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.armed = True
-
-    async def checkpoint(
-        self, params: CheckpointRequest, logger: logging.Logger
-    ) -> CheckpointResponse:
-        if self.armed:
-            self.armed = False
-            raise asyncio.CancelledError
-        return await super().checkpoint(params, logger)
-
-
-@pytest.mark.anyio
-async def test_client_raising_cancelled_error_ends_as_a_retryable_failure() -> None:
-    backend = CancellingBackend()
-    arn = start(backend)
-
-    @durable_execution
-    async def handler(event: Any, ctx: DurableContext) -> int:
-        return await ctx.step(quick)
-
-    outcome = await outcome_of(invoke_once(handler, backend, arn))
-    assert outcome == ("BackendError", True)
-
-
-# -- 2. a client raising another BaseException: the invocation hangs ---------------------
-
-
-class ClientAbort(BaseException):
-    """A non-``Exception`` escaping a client (``pytest.fail`` in a test double, gevent's
-    ``Timeout``, a framework's cancellation signal)."""
-
-
-class AbortingBackend(MemoryBackend):
-    async def checkpoint(
-        self, params: CheckpointRequest, logger: logging.Logger
-    ) -> CheckpointResponse:
-        raise ClientAbort
-
-
-@pytest.mark.anyio
-async def test_client_raising_a_base_exception_does_not_hang_the_invocation() -> None:
-    backend = AbortingBackend()
-    arn = start(backend)
-
-    @durable_execution
-    async def handler(event: Any, ctx: DurableContext) -> int:
-        return await ctx.step(quick)  # START and SUCCEED ride in one awaited batch
-
-    task = asyncio.ensure_future(invoke_once(handler, backend, arn))
-    for _ in range(1000):
-        if task.done():
-            break
-        await asyncio.sleep(0)
-    ended = task.done()
-    task.cancel()
-    with contextlib.suppress(BaseException):  # ClientAbort or our cancellation
-        await task
-    assert ended, "the invocation was still running 1000 loop turns after the client raised"
 
 
 # -- 3. fatal non-determinism masked by a large result's EXECUTION checkpoint ------------

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from durable_async import (
-    CheckpointError,
     DurableContext,
     RetryStrategyConfig,
     StepContext,
@@ -16,11 +15,7 @@ from durable_async import (
     create_retry_strategy,
     durable_execution,
 )
-from durable_async._wire.models import (
-    CheckpointRequest,
-    CheckpointResponse,
-)
-from durable_async.testing import LocalRunner, MemoryBackend
+from durable_async.testing import LocalRunner
 
 LOG = logging.getLogger(__name__)
 KIB = 1024
@@ -75,34 +70,3 @@ async def test_wait_for_callback_accepts_any_valid_name() -> None:
 
     result = await LocalRunner(handler, pause_on_callbacks=True).run()
     assert result.status == "PENDING", result.error  # waiting for the callback
-
-
-class AlwaysThrottled(MemoryBackend):
-    """A backend whose every checkpoint call is throttled (retryable)."""
-
-    async def checkpoint(
-        self, params: CheckpointRequest, logger: logging.Logger
-    ) -> CheckpointResponse:
-        raise CheckpointError(
-            "CheckpointDurableExecution failed: ThrottlingException",
-            retryable=True,
-            code="ThrottlingException",
-            status_code=429,
-        )
-
-
-@pytest.mark.anyio
-async def test_runner_reports_why_every_invocation_failed() -> None:
-    async def work(step: StepContext) -> int:
-        return 1
-
-    @durable_execution
-    async def handler(event: Any, ctx: DurableContext) -> int:
-        return await ctx.step(work)
-
-    runner = LocalRunner(handler, AlwaysThrottled(), max_invocations=3)
-    try:
-        result = await runner.run()
-    except CheckpointError:
-        return  # raising the last error would do
-    assert result.status != "PENDING" or result.error is not None

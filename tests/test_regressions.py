@@ -16,7 +16,6 @@ from support import sent_updates
 
 from durable_async import (
     DurableContext,
-    Duration,
     RetryPresets,
     SerDesContext,
     SerDesError,
@@ -166,22 +165,3 @@ async def test_child_result_serdes_failure_is_checkpointed() -> None:
     ]
     assert context_actions == [OperationAction.START, OperationAction.FAIL]
     assert runs["body"] == 1
-
-
-# -- 4. float noise rounds whole-second durations up ---------------------------------------
-
-
-@pytest.mark.anyio
-async def test_wait_duration_is_not_inflated_by_float_noise() -> None:
-    assert Duration.from_minutes(8.3).seconds == 498
-    assert Duration.from_hours(0.07).seconds == 252
-
-    @durable_execution
-    async def handler(event: Any, ctx: DurableContext) -> None:
-        await ctx.wait(minutes=8.3)
-
-    runner = LocalRunner(handler)
-    await runner.run()
-    (start_update,) = [u for u in sent_updates(runner.backend) if u.type is OperationType.WAIT]
-    assert start_update.wait_options is not None
-    assert start_update.wait_options.wait_seconds == 498

@@ -17,7 +17,6 @@ from support import sent_updates
 from durable_async import (
     DurableContext,
     RetryPresets,
-    SerDesContext,
     SerDesError,
     StepConfig,
     StepContext,
@@ -29,76 +28,6 @@ from durable_async._batcher import MAX_BATCH_BYTES
 from durable_async._wire.converter import to_wire
 from durable_async._wire.enums import OperationAction, OperationType
 from durable_async.testing import LocalRunner
-
-
-class RemoteSerDes:
-    """A serdes that awaits I/O (e.g. offloading results to S3) before returning."""
-
-    async def serialize(self, value: Any, context: SerDesContext) -> str:
-        for _ in range(20):  # a network round trip takes more than a few loop turns
-            await asyncio.sleep(0)
-        return json.dumps(value)
-
-    async def deserialize(self, data: str, context: SerDesContext) -> Any:
-        return json.loads(data)
-
-
-# -- 1. premature suspension while a step serializes its result ------------------------
-
-
-@pytest.mark.anyio
-async def test_step_with_async_serdes_beside_a_wait_is_not_interrupted() -> None:
-    runs: Counter[str] = Counter()
-    config = StepConfig(
-        serdes=RemoteSerDes(),
-        retry_strategy=RetryPresets.none(),
-        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
-    )
-
-    async def charge(step: StepContext) -> str:
-        runs["charge"] += 1
-        return "charged"
-
-    @durable_execution
-    async def handler(event: Any, ctx: DurableContext) -> str:
-        _, charged = await asyncio.gather(
-            ctx.wait(seconds=5), ctx.step(charge, name="charge", config=config)
-        )
-        return str(charged)
-
-    result = await LocalRunner(handler).run()
-    assert runs["charge"] == 1
-    assert result.status == "SUCCEEDED", result.error
-    assert result.result == "charged"
-
-
-@pytest.mark.anyio
-async def test_step_with_async_serdes_beside_a_wait_runs_once() -> None:
-    runs: Counter[str] = Counter()
-
-    async def send_email(step: StepContext) -> str:
-        runs["send"] += 1
-        return "sent"
-
-    @durable_execution
-    async def handler(event: Any, ctx: DurableContext) -> str:
-        _, sent = await asyncio.gather(
-            ctx.wait(seconds=5),
-            ctx.step(send_email, config=StepConfig(serdes=RemoteSerDes())),
-        )
-        return str(sent)
-
-    runner = LocalRunner(handler)
-    result = await runner.run()
-    assert result.status == "SUCCEEDED"
-    assert runs["send"] == 1  # the body finished in the first invocation
-    succeeded = [
-        u
-        for u in sent_updates(runner.backend)
-        if u.type is OperationType.STEP and u.action is OperationAction.SUCCEED
-    ]
-    assert len(succeeded) == 1
-
 
 # -- 2. batches over the service's 750 KiB request limit ----------------------------------
 

@@ -6,8 +6,6 @@ stand in for a serdes or an await that takes a few loop turns, as real I/O does)
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections import Counter
 from typing import Any
 
@@ -16,49 +14,12 @@ from support import sent_updates
 
 from durable_async import (
     DurableContext,
-    RetryPresets,
     SerDesError,
-    StepConfig,
     StepContext,
-    StepError,
-    StepSemantics,
     durable_execution,
 )
-from durable_async._batcher import MAX_BATCH_BYTES
-from durable_async._wire.converter import to_wire
 from durable_async._wire.enums import OperationAction, OperationType
 from durable_async.testing import LocalRunner
-
-# -- 2. batches over the service's 750 KiB request limit ----------------------------------
-
-
-@pytest.mark.anyio
-async def test_checkpoint_batches_stay_under_the_byte_limit_with_non_ascii_errors() -> None:
-    config = StepConfig(
-        retry_strategy=RetryPresets.none(),
-        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
-    )
-
-    async def validate(step: StepContext, i: int) -> None:
-        raise ValueError("é" * 500)  # e.g. a localized validation message
-
-    @durable_execution
-    async def handler(event: Any, ctx: DurableContext) -> int:
-        results = await asyncio.gather(
-            *(ctx.step(validate, i, name=f"v{i}", config=config) for i in range(250)),
-            return_exceptions=True,
-        )
-        return sum(isinstance(r, StepError) for r in results)
-
-    runner = LocalRunner(handler)
-    result = await runner.run()
-    assert result.status == "SUCCEEDED"
-    assert result.result == 250
-    for call in runner.backend.checkpoint_calls:
-        # What botocore sends for Updates alone (json.dumps, ASCII-escaped).
-        body = json.dumps([to_wire(u) for u in call.updates]).encode()
-        assert len(body) <= MAX_BATCH_BYTES, (len(call.updates), len(body))
-
 
 # -- 3. a child whose result cannot be serialized is never closed ------------------------
 

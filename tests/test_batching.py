@@ -10,7 +10,15 @@ from typing import Any
 import pytest
 from support import SignallingBackend, actions, invoke_once, sent_updates, start
 
-from durable_async import DurableContext, StepContext, durable_execution
+from durable_async import (
+    DurableContext,
+    RetryPresets,
+    StepConfig,
+    StepContext,
+    StepError,
+    StepSemantics,
+    durable_execution,
+)
 from durable_async._batcher import MAX_BATCH_BYTES, MAX_BATCH_UPDATES
 from durable_async._wire.converter import to_wire
 from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
@@ -191,3 +199,33 @@ async def test_a_checkpoint_response_with_a_next_marker_is_paged_in() -> None:
     # token the response returned, page after page.
     assert backend.state_calls
     assert all(call.checkpoint_token for call in backend.state_calls)
+
+
+@pytest.mark.anyio
+async def test_batches_stay_under_the_byte_limit_with_non_ascii_errors() -> None:
+    """Batches are measured as botocore sends them: each non-ASCII character is a six-byte
+    escape (``\\u00e9``), not the two bytes of its UTF-8 form; errors count too."""
+    config = StepConfig(
+        retry_strategy=RetryPresets.none(),
+        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
+    )
+
+    async def validate(step: StepContext, i: int) -> None:
+        raise ValueError("é" * 500)  # e.g. a localized validation message
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        results = await asyncio.gather(
+            *(ctx.step(validate, i, name=f"v{i}", config=config) for i in range(250)),
+            return_exceptions=True,
+        )
+        return sum(isinstance(r, StepError) for r in results)
+
+    runner = LocalRunner(handler)
+    result = await runner.run()
+    assert result.status == "SUCCEEDED"
+    assert result.result == 250
+    for call in runner.backend.checkpoint_calls:
+        # What botocore sends for Updates alone (json.dumps, ASCII-escaped).
+        body = json.dumps([to_wire(u) for u in call.updates]).encode()
+        assert len(body) <= MAX_BATCH_BYTES, (len(call.updates), len(body))

@@ -16,6 +16,7 @@ from durable_async import (
     DurableOperationError,
     RetryPresets,
     SerDesContext,
+    SerDesError,
     StepConfig,
     StepContext,
     StepError,
@@ -502,3 +503,38 @@ async def test_child_sub_type_from_config() -> None:
 def test_invalid_child_sub_type_is_rejected() -> None:
     with pytest.raises(ValidationError):
         ChildConfig(sub_type="not a subtype!")
+
+
+@pytest.mark.anyio
+async def test_child_whose_result_cannot_be_serialized_is_checkpointed_failed() -> None:
+    """The CONTEXT was left STARTED when its result failed to serialize; it must be
+    closed with a FAIL, so replay raises the same error without rerunning the body."""
+    runs: Counter[str] = Counter()
+    caught: list[type[BaseException]] = []
+
+    async def one(step: StepContext) -> int:
+        return 1
+
+    async def body(child: DurableContext) -> set[int]:
+        runs["body"] += 1
+        await child.step(one, name="one")
+        return {1, 2}  # not storable by the default serdes
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            await ctx.run_in_child_context(body, name="child")
+        except SerDesError as exc:
+            caught.append(type(exc))
+        await ctx.wait(seconds=1)
+        return "handled"
+
+    runner = LocalRunner(handler)
+    result = await runner.run()
+    assert result.status == "SUCCEEDED"
+    assert caught == [SerDesError, SerDesError]  # same error on first run and replay
+    context_actions = [
+        u.action for u in sent_updates(runner.backend) if u.type is OperationType.CONTEXT
+    ]
+    assert context_actions == [OperationAction.START, OperationAction.FAIL]
+    assert runs["body"] == 1

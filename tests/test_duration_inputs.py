@@ -23,6 +23,7 @@ from durable_async import (
     Duration,
     JitterStrategy,
     LinearRetryStrategyConfig,
+    OperationType,
     RetryDecision,
     RetryPresets,
     RetryStrategyConfig,
@@ -406,3 +407,45 @@ async def test_custom_strategies_may_return_decisions_with_timedelta_delays() ->
     assert result.status == "SUCCEEDED"
     assert result.result == 2
     assert runner.backend.now - began == timedelta(seconds=2)
+
+
+_NOT_FINITE = {
+    "wait-nan": lambda ctx: ctx.wait(float("nan")),
+    "wait-inf": lambda ctx: ctx.wait(float("inf")),
+    "wait-seconds-nan": lambda ctx: ctx.wait(seconds=float("nan")),
+    "callback-timeout-inf": lambda ctx: ctx.create_callback(timeout=float("inf")),
+}
+
+
+@pytest.mark.parametrize("call", _NOT_FINITE.values(), ids=_NOT_FINITE.keys())
+@pytest.mark.anyio
+async def test_non_finite_duration_raises_validation_error(call: Any) -> None:
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            call(ctx)
+        except ValidationError:
+            return "ValidationError"
+        except Exception as error:
+            return type(error).__name__
+        return "accepted"
+
+    result = await LocalRunner(handler).run()
+    assert result.result == "ValidationError"
+
+
+@pytest.mark.anyio
+async def test_wait_duration_is_not_inflated_by_float_noise() -> None:
+    """8.3 minutes is 498 seconds, not 499: float noise must not round a whole second up."""
+    assert Duration.from_minutes(8.3).seconds == 498
+    assert Duration.from_hours(0.07).seconds == 252
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> None:
+        await ctx.wait(minutes=8.3)
+
+    runner = LocalRunner(handler)
+    await runner.run()
+    (start_update,) = [u for u in sent_updates(runner.backend) if u.type is OperationType.WAIT]
+    assert start_update.wait_options is not None
+    assert start_update.wait_options.wait_seconds == 498

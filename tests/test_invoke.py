@@ -320,3 +320,104 @@ async def test_invalid_invocations_raise_validation_error(
     assert await invoke_once(handler, backend, arn) == {"Status": "SUCCEEDED", "Result": '"ok"'}
     assert len(caught) == 1
     assert invoke_updates(backend) == []
+
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@durable_execution
+async def echo_size(event: Any, ctx: DurableContext) -> int:
+    return len(json.dumps(event))
+
+
+@durable_execution
+async def huge_result(event: Any, ctx: DurableContext) -> str:
+    return "x" * (MIB + 100 * KIB)
+
+
+@pytest.mark.anyio
+async def test_invoke_of_a_target_awaiting_a_callback_stays_pending() -> None:
+    @durable_execution
+    async def approve(event: Any, ctx: DurableContext) -> Any:
+        approval = await ctx.create_callback(name="approval")  # no timeout
+        return await approval.result()
+
+    @durable_execution
+    async def parent(event: Any, ctx: DurableContext) -> Any:
+        return await ctx.invoke("approve", {"order": 1}, name="ask")
+
+    runner = LocalRunner(parent, functions={"approve": approve}, pause_on_callbacks=True)
+    result = await runner.run()
+    assert result.status == "PENDING", result.error
+
+
+@pytest.mark.anyio
+async def test_invoke_target_sees_the_requested_tenant() -> None:
+    @durable_execution
+    async def target(event: Any, ctx: DurableContext) -> Any:
+        return ctx.lambda_context.tenant_id
+
+    @durable_execution
+    async def parent(event: Any, ctx: DurableContext) -> Any:
+        return await ctx.invoke("target", None, tenant_id="tenant-7")
+
+    result = await LocalRunner(parent, functions={"target": target}).run()
+    assert result.result == "tenant-7"
+
+
+@pytest.mark.anyio
+async def test_invoke_payload_between_256_kib_and_1_mib_is_accepted() -> None:
+    @durable_execution
+    async def caller(event: Any, ctx: DurableContext) -> Any:
+        return await ctx.invoke("payments", {"blob": "x" * (300 * KIB)}, name="charge")
+
+    result = await LocalRunner(caller, functions={"payments": echo_size}).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result > 300 * KIB
+
+
+@pytest.mark.anyio
+async def test_invoke_target_result_over_1_mib_fails_the_invoke() -> None:
+    @durable_execution
+    async def caller(event: Any, ctx: DurableContext) -> str:
+        try:
+            value = await ctx.invoke("big", None, name="fetch")
+        except Exception as error:  # InvokeError, as on the service
+            return f"failed: {type(error).__name__}"
+        return f"got {len(value)} characters"
+
+    result = await LocalRunner(caller, functions={"big": huge_result}).run()
+    assert result.result == "failed: InvokeError"
+
+
+@pytest.mark.anyio
+async def test_malformed_invoke_target_fails_the_execution_as_on_the_service() -> None:
+    @durable_execution
+    async def caller(event: Any, ctx: DurableContext) -> Any:
+        return await ctx.invoke("payments service!", {"amount": 1})
+
+    result = await LocalRunner(caller, functions={"payments service!": echo_size}).run()
+    assert result.status == "FAILED"
+
+
+@pytest.mark.anyio
+async def test_invalid_tenant_id_fails_the_execution_as_on_the_service() -> None:
+    @durable_execution
+    async def caller(event: Any, ctx: DurableContext) -> Any:
+        return await ctx.invoke("payments", {"amount": 1}, tenant_id="tenant#1")
+
+    result = await LocalRunner(caller, functions={"payments": echo_size}).run()
+    assert result.status == "FAILED"
+
+
+@pytest.mark.anyio
+async def test_runner_finds_a_qualified_target_invoked_by_arn() -> None:
+    arn = "arn:aws:lambda:us-east-1:123456789012:function:payments:live"
+
+    @durable_execution
+    async def caller(event: Any, ctx: DurableContext) -> Any:
+        return await ctx.invoke(arn, {"amount": 1})
+
+    result = await LocalRunner(caller, functions={"payments:live": echo_size}).run()
+    assert result.status == "SUCCEEDED"

@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
+import logging
+import weakref
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from support import actions, invoke_once, start
 
 import durable_async
-from durable_async import DurableContext, StepContext, current_context, durable_execution
+from durable_async import (
+    AioBotocoreClient,
+    DurableContext,
+    StepContext,
+    current_context,
+    durable_execution,
+)
 from durable_async._entry import _LoopResources, _per_loop, close_process_runner, process_runner
+from durable_async._wire.models import CheckpointRequest
 from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
 
 
@@ -409,3 +421,66 @@ def _loop_resources_of(loop: asyncio.AbstractEventLoop) -> _LoopResources:
     if resources is None:
         resources = _per_loop[loop] = _LoopResources()
     return resources
+
+
+def test_default_client_does_not_keep_finished_loops_alive(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # No region configured: the default client fails at once, without network traffic,
+    # but only after it has recorded the loop it runs on.
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL_LAMBDA"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+
+    async def body(step: StepContext) -> int:  # async: no worker thread holds the loop
+        return 1
+
+    @durable_execution  # the SDK's own default client
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return await ctx.step(body, name="s")
+
+    backend = MemoryBackend()
+    event = LocalRunner(handler, backend).event(start(backend))
+    loops: list[weakref.ref[asyncio.AbstractEventLoop]] = []
+
+    async def main() -> None:
+        loops.append(weakref.ref(asyncio.get_running_loop()))
+        with contextlib.suppress(Exception):
+            await handler.invoke_async(event, FakeLambdaContext())
+
+    asyncio.run(main())
+    gc.collect()
+    assert loops[0]() is None
+
+
+class _FakeLambda:
+    async def checkpoint_durable_execution(self, **kwargs: Any) -> dict[str, Any]:
+        return {"CheckpointToken": "next"}
+
+
+class _Session:
+    """A user-supplied session whose client takes a moment to open (as a real one does)."""
+
+    def create_client(self, *args: Any, **kwargs: Any) -> Any:
+        @contextlib.asynccontextmanager
+        async def client() -> AsyncIterator[_FakeLambda]:
+            await asyncio.sleep(0)  # one scheduling point, not a timed sleep
+            yield _FakeLambda()
+
+        return client()
+
+
+def test_a_closed_client_reopens_on_a_new_loop_for_concurrent_first_calls() -> None:
+    """After ``aclose`` on one loop, two calls racing to open the client on a new loop
+    must not trip over the old loop's opening lock (a lock belongs to its loop)."""
+    client = AioBotocoreClient(session=_Session())
+    request = CheckpointRequest("arn:x", "token", ())
+    log = logging.getLogger(__name__)
+
+    async def use() -> None:
+        await asyncio.gather(client.checkpoint(request, log), client.checkpoint(request, log))
+        await client.aclose()
+
+    asyncio.run(use())
+    asyncio.run(use())

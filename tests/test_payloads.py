@@ -6,11 +6,13 @@ import json
 from typing import Any
 
 import pytest
-from support import actions, invoke_once, start
+from support import actions, invoke_once, sent_updates, start
 
 from durable_async import (
     DurableContext,
+    RetryPresets,
     SerDesError,
+    StepConfig,
     StepContext,
     durable_execution,
 )
@@ -18,7 +20,7 @@ from durable_async._invocation import RESPONSE_LIMIT_BYTES
 from durable_async._serdes import PAYLOAD_LIMIT_BYTES
 from durable_async._wire.converter import to_wire
 from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
-from durable_async.testing import LocalRunner, MemoryBackend
+from durable_async.testing import ErrorObject, LocalRunner, MemoryBackend
 
 LIMIT = 256 * 1024
 
@@ -203,3 +205,37 @@ async def test_non_json_handler_result_fails(value: Any) -> None:
     assert output["Status"] == "FAILED"
     assert output["Error"]["ErrorType"] == "aws_durable_execution_sdk_python.exceptions.SerDesError"
     assert "not JSON-serializable" in output["Error"]["ErrorMessage"]
+
+
+#: The service's bound on a serialized error object (validators/checkpoint.py).
+MAX_ERROR_PAYLOAD_SIZE_BYTES = 32768
+
+
+def error_dict(error: ErrorObject) -> dict[str, Any]:
+    """The error as the service measures it (``json.dumps(error.to_dict())``)."""
+    fields = {
+        "ErrorMessage": error.message,
+        "ErrorType": error.type,
+        "ErrorData": error.data,
+        "StackTrace": list(error.stack_trace) if error.stack_trace is not None else None,
+    }
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+@pytest.mark.anyio
+async def test_step_errors_sent_fit_the_services_error_limit() -> None:
+    backend = MemoryBackend()
+
+    async def call_api(step: StepContext) -> None:
+        raise RuntimeError("<html>" + "x" * 40_000 + "</html>")
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> None:
+        await ctx.step(call_api, config=StepConfig(retry_strategy=RetryPresets.none()))
+
+    await LocalRunner(handler, backend).run()
+    sizes = [
+        len(json.dumps(error_dict(u.error))) for u in sent_updates(backend) if u.error is not None
+    ]
+    assert sizes, "the step's failure was checkpointed"
+    assert max(sizes) <= MAX_ERROR_PAYLOAD_SIZE_BYTES

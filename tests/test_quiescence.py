@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import Counter
 from typing import Any
 
 import anyio
@@ -21,12 +22,15 @@ from support import SignallingBackend, invoke_once, sent_updates, start
 from durable_async import (
     DurableContext,
     RetryDecision,
+    RetryPresets,
+    SerDesContext,
     StepConfig,
     StepContext,
+    StepSemantics,
     WaitForConditionDecision,
     durable_execution,
 )
-from durable_async._wire.enums import OperationStatus, OperationType
+from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
 from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
 
 pytestmark = pytest.mark.anyio
@@ -259,3 +263,69 @@ async def test_nothing_checks_for_quiescence_while_nothing_is_parked() -> None:
     assert result.status == "SUCCEEDED"
     assert result.result == 20
     assert checks == 0
+
+
+class RemoteSerDes:
+    """A serdes that awaits I/O (e.g. offloading results to S3) before returning."""
+
+    async def serialize(self, value: Any, context: SerDesContext) -> str:
+        for _ in range(20):  # a network round trip takes more than a few loop turns
+            await asyncio.sleep(0)
+        return json.dumps(value)
+
+    async def deserialize(self, data: str, context: SerDesContext) -> Any:
+        return json.loads(data)
+
+
+async def test_a_step_serializing_its_result_beside_a_parked_wait_is_not_interrupted() -> None:
+    """A step awaiting its serdes is still moving: the parked wait beside it must not
+    suspend the invocation before the step's result is checkpointed."""
+    runs: Counter[str] = Counter()
+    config = StepConfig(
+        serdes=RemoteSerDes(),
+        retry_strategy=RetryPresets.none(),
+        step_semantics=StepSemantics.AT_MOST_ONCE_PER_RETRY,
+    )
+
+    async def charge(step: StepContext) -> str:
+        runs["charge"] += 1
+        return "charged"
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        _, charged = await asyncio.gather(
+            ctx.wait(seconds=5), ctx.step(charge, name="charge", config=config)
+        )
+        return str(charged)
+
+    result = await LocalRunner(handler).run()
+    assert runs["charge"] == 1
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == "charged"
+
+
+async def test_a_step_serializing_its_result_beside_a_parked_wait_runs_once() -> None:
+    runs: Counter[str] = Counter()
+
+    async def send_email(step: StepContext) -> str:
+        runs["send"] += 1
+        return "sent"
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        _, sent = await asyncio.gather(
+            ctx.wait(seconds=5),
+            ctx.step(send_email, config=StepConfig(serdes=RemoteSerDes())),
+        )
+        return str(sent)
+
+    runner = LocalRunner(handler)
+    result = await runner.run()
+    assert result.status == "SUCCEEDED"
+    assert runs["send"] == 1  # the body finished in the first invocation
+    succeeded = [
+        u
+        for u in sent_updates(runner.backend)
+        if u.type is OperationType.STEP and u.action is OperationAction.SUCCEED
+    ]
+    assert len(succeeded) == 1

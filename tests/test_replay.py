@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections import Counter
 from datetime import UTC, datetime
@@ -19,6 +20,8 @@ from durable_async import (
     StepContext,
     durable_execution,
 )
+from durable_async._invocation import RESPONSE_LIMIT_BYTES
+from durable_async._wire.enums import OperationAction
 from durable_async.testing import LocalRunner, MemoryBackend
 
 
@@ -246,3 +249,39 @@ async def test_first_run_returns_the_types_replay_returns_for_plain_subclasses()
     result = await LocalRunner(handler).run()
     assert result.result == ["red", 3]
     assert seen == [(str, int), (str, int)]
+
+
+@pytest.mark.anyio
+async def test_swallowed_non_determinism_is_not_committed_as_success() -> None:
+    """A handler that catches ``NonDeterministicExecutionError`` and returns a result large
+    enough to need an EXECUTION checkpoint must not get that checkpoint committed
+    SUCCEEDED while the invocation reports FAILED."""
+    backend = MemoryBackend()
+    invocations = 0
+
+    async def charge(step: StepContext) -> int:
+        return 1
+
+    async def refund(step: StepContext) -> int:
+        return 2
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        nonlocal invocations
+        invocations += 1
+        if invocations == 1:
+            await ctx.step(charge)
+            await ctx.wait(seconds=5)
+            return "first deployment"
+        # The history has `charge` here: non-deterministic. Swallowed; the fatal error
+        # decides the outcome anyway.
+        with contextlib.suppress(NonDeterministicExecutionError):
+            await ctx.step(refund)
+        return "x" * (RESPONSE_LIMIT_BYTES + 10)
+
+    result = await LocalRunner(handler, backend).run()
+    assert result.status == "FAILED"
+    execution = backend.executions[result.arn]
+    assert execution.result_update is None or execution.result_update.action is not (
+        OperationAction.SUCCEED
+    ), "the execution was checkpointed SUCCEEDED while the invocation reported FAILED"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import Counter
 from typing import Any
@@ -10,6 +12,7 @@ import pytest
 from support import actions, invoke_once, start
 
 from durable_async import (
+    BackendError,
     CheckpointError,
     DurableContext,
     DurableExecutionClient,
@@ -258,3 +261,110 @@ async def test_except_exception_cannot_swallow_a_wait_suspension() -> None:
 
     assert await invoke_once(handler, backend, arn) == {"Status": "PENDING"}
     assert after == []
+
+
+async def quick(step: StepContext) -> int:
+    return 1
+
+
+class CancellingBackend(MemoryBackend):
+    """A client whose first checkpoint call raises ``CancelledError`` (its own, e.g. a
+    pooled connection future cancelled by another waiter); the flusher was not cancelled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.armed = True
+
+    async def checkpoint(
+        self, params: CheckpointRequest, logger: logging.Logger
+    ) -> CheckpointResponse:
+        if self.armed:
+            self.armed = False
+            raise asyncio.CancelledError
+        return await super().checkpoint(params, logger)
+
+
+@pytest.mark.anyio
+async def test_client_raising_cancelled_error_ends_as_a_retryable_failure() -> None:
+    """The client's own ``CancelledError`` used to escape the invocation as if Lambda had
+    cancelled it; it is a failed call that Lambda should retry."""
+    backend = CancellingBackend()
+    arn = start(backend)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return await ctx.step(quick)
+
+    try:
+        outcome: Any = await invoke_once(handler, backend, arn)
+    except asyncio.CancelledError:
+        outcome = "CancelledError escaped"
+    except BackendError as error:
+        outcome = ("BackendError", error.retryable)
+    assert outcome == ("BackendError", True)
+
+
+class ClientAbort(BaseException):
+    """A non-``Exception`` escaping a client (``pytest.fail`` in a test double, gevent's
+    ``Timeout``, a framework's cancellation signal)."""
+
+
+class AbortingBackend(MemoryBackend):
+    async def checkpoint(
+        self, params: CheckpointRequest, logger: logging.Logger
+    ) -> CheckpointResponse:
+        raise ClientAbort
+
+
+@pytest.mark.anyio
+async def test_client_raising_a_base_exception_does_not_hang_the_invocation() -> None:
+    backend = AbortingBackend()
+    arn = start(backend)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return await ctx.step(quick)  # START and SUCCEED ride in one awaited batch
+
+    task = asyncio.ensure_future(invoke_once(handler, backend, arn))
+    for _ in range(1000):  # loop turns, not time: the invocation must end without I/O
+        if task.done():
+            break
+        await asyncio.sleep(0)
+    ended = task.done()
+    task.cancel()
+    with contextlib.suppress(BaseException):  # ClientAbort or our cancellation
+        await task
+    assert ended, "the invocation was still running 1000 loop turns after the client raised"
+
+
+class AlwaysThrottled(MemoryBackend):
+    """A backend whose every checkpoint call is throttled (retryable)."""
+
+    async def checkpoint(
+        self, params: CheckpointRequest, logger: logging.Logger
+    ) -> CheckpointResponse:
+        raise CheckpointError(
+            "CheckpointDurableExecution failed: ThrottlingException",
+            retryable=True,
+            code="ThrottlingException",
+            status_code=429,
+        )
+
+
+@pytest.mark.anyio
+async def test_runner_reports_why_every_invocation_failed() -> None:
+    """A runner whose every invocation failed used to return PENDING with no error."""
+
+    async def work(step: StepContext) -> int:
+        return 1
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        return await ctx.step(work)
+
+    runner = LocalRunner(handler, AlwaysThrottled(), max_invocations=3)
+    try:
+        result = await runner.run()
+    except CheckpointError:
+        return  # raising the last error would do
+    assert result.status != "PENDING" or result.error is not None

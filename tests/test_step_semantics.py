@@ -560,3 +560,9 @@ async def test_a_failed_step_raises_the_same_error_and_cause_on_replay() -> None
     assert result.status == "SUCCEEDED"
     assert len(seen) == 2
     assert seen[0] == seen[1] == ("KeyError", "'missing sku'", "KeyError", "'missing sku'")
+
+
+def test_retryable_errors_given_one_string_is_not_split_into_characters() -> None:
+    strategy = create_retry_strategy(RetryStrategyConfig(retryable_errors="Timeout"))
+    decision = strategy(ValueError("invalid input"), 1)
+    assert not decision.should_retry

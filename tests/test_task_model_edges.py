@@ -212,3 +212,24 @@ async def test_bounded_fan_out_suspends_without_reporting_a_swallowed_suspension
     assert warnings_of(records) == []
     # Branches that ended with the suspension signal are not reported as lost exceptions.
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+
+
+async def test_a_handler_raising_cancelled_error_fails_instead_of_ending_pending() -> None:
+    """PENDING would leave nothing pending on the service (it refuses that): a
+    ``CancelledError`` that escaped user code fails the execution like any other bug."""
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        value: int = await ctx.step(echo, 1)
+        helper = asyncio.get_running_loop().create_future()
+        helper.cancel()  # e.g. a helper task cancelled elsewhere
+        await helper
+        return value
+
+    try:
+        result = await LocalRunner(handler).run()
+    except asyncio.CancelledError:
+        pytest.fail("the handler's CancelledError escaped the invocation")
+    assert result.status == "FAILED"
+    assert result.error is not None
+    assert result.error.type == "asyncio.CancelledError"

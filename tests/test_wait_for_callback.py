@@ -376,3 +376,19 @@ async def test_no_retry_submitter_fails_at_once() -> None:
     assert result.error is not None
     assert result.error.type == "aws_durable_execution_sdk_python.exceptions.CallbackSubmitterError"
     assert result.error.message == "down"
+
+
+@pytest.mark.anyio
+async def test_a_name_near_the_length_limit_is_accepted() -> None:
+    """The inner operations' names add to the given name; they are shortened to stay
+    within the service's 256 characters, so any valid name works."""
+
+    async def submit(callback_id: str, step: StepContext) -> None:
+        return None
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        return await ctx.wait_for_callback(submit, name="r" * 250)
+
+    result = await LocalRunner(handler, pause_on_callbacks=True).run()
+    assert result.status == "PENDING", result.error  # waiting for the callback

@@ -283,7 +283,12 @@ def qualified_type(error: BaseException) -> str:
 
 
 def error_object(error: BaseException) -> ErrorObject:
-    """The ``ErrorObject`` recorded for an exception that escaped user code."""
+    """The ``ErrorObject`` recorded for an exception that escaped user code.
+
+    An operation error passes on the stack recorded where it began; any other exception
+    records its own traceback (see ``_stack``), so a failure read from the history points
+    at the line that raised it.
+    """
     if isinstance(error, DurableOperationError):
         recorded = ErrorObject(
             message=error.message,
@@ -292,7 +297,11 @@ def error_object(error: BaseException) -> ErrorObject:
             stack_trace=error.stack_trace,
         )
     else:
-        recorded = ErrorObject(message=str(error), type=qualified_type(error))
+        from durable_async._stack import stack_lines
+
+        recorded = ErrorObject(
+            message=str(error), type=qualified_type(error), stack_trace=stack_lines(error)
+        )
     return fit_error(recorded)
 
 

@@ -22,7 +22,10 @@
     ├── InvocationTimeoutError          Lambda's timeout came with steps still running
     └── BackendError                    the durable-execution API failed
         ├── CheckpointError             CheckpointDurableExecution failed
-        └── ExecutionStateError         GetDurableExecutionState failed
+        ├── ExecutionStateError         GetDurableExecutionState failed
+        └── CallbackSendError           SendDurableExecutionCallback* failed (callbacks.py)
+            ├── CallbackNotFoundError   no such callback
+            └── CallbackClosedError     the callback already completed or timed out
 
 Suspension (the invocation must end and the service re-invoke later) is not an
 exception users can see: it is a private ``BaseException`` that ``except Exception``
@@ -247,6 +250,32 @@ class ExecutionStateError(BackendError):
 
     __module__ = "durable_async"
     operation = "GetDurableExecutionState"
+
+
+class CallbackSendError(BackendError):
+    """Raised when completing, failing or heartbeating a callback fails.
+
+    ``code`` and ``status_code`` are the service's; ``retryable`` says whether sending
+    again may succeed (throttling, 5xx, network).
+    """
+
+    __module__ = "durable_async.callbacks"
+    operation = "SendDurableExecutionCallback"
+
+
+class CallbackNotFoundError(CallbackSendError):
+    """Raised when the service knows no callback with that ID (or the ID is malformed)."""
+
+    __module__ = "durable_async.callbacks"
+
+
+class CallbackClosedError(CallbackSendError):
+    """Raised when the callback already completed, timed out, or its execution ended.
+
+    A webhook that is delivered twice gets this the second time; treat it as done.
+    """
+
+    __module__ = "durable_async.callbacks"
 
 
 def rebuild_failure(

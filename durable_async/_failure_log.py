@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from types import TracebackType
 
 from durable_async._errors import BackendError, DurableOperationError, qualified_type
 
 logger = logging.getLogger("durable_async.failures")
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType]
 
 
 def _label(kind: str, name: str | None, operation_id: str) -> str:
@@ -38,15 +41,20 @@ def _message(error: BaseException) -> str:
     return str(error)
 
 
-def _traceback(error: BaseException) -> BaseException | None:
-    """The traceback worth printing: the user's, not a rebuilt operation error's.
+def _traceback(error: BaseException) -> ExcInfo | None:
+    """The traceback worth printing: the user's, from their first frame on.
 
-    A backend failure's traceback is the SDK's and aiobotocore's (and the batcher logged it
-    where it happened), so none is attached.
+    The SDK's frames that called the user's code are left out (as in the recorded stack
+    trace). A rebuilt operation error has no traceback of its own (its origin was logged
+    where it failed), and a backend failure's is the SDK's and aiobotocore's (the batcher
+    logged it where it happened), so neither gets one.
     """
-    if isinstance(error, DurableOperationError | BackendError) or error.__traceback__ is None:
+    if isinstance(error, DurableOperationError | BackendError):
         return None
-    return error
+    from durable_async._stack import user_traceback
+
+    tb = user_traceback(error)
+    return None if tb is None else (type(error), error, tb)
 
 
 def attempt_failed(

@@ -42,6 +42,11 @@ def _user_frames(tb: TracebackType | None, plumbing: tuple[str, ...]) -> Traceba
     return None
 
 
+def user_traceback(error: BaseException) -> TracebackType | None:
+    """``error``'s traceback from its first frame of user code on (None if it has none)."""
+    return _user_frames(error.__traceback__, _plumbing_dirs())
+
+
 def stack_lines(error: BaseException) -> tuple[str, ...] | None:
     """The traceback of ``error`` (and what it chains) as lines, or None if there is none.
 

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,9 +21,8 @@ from dex_harness import (
     REGION,
     DexRunner,
     InvokeEndpoint,
-    RunnerUnavailable,
-    checker_python,
     history,
+    running_runner,
     wait_terminal,
 )
 
@@ -61,19 +59,7 @@ def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(key, raising=False)
 
 
-@pytest.fixture(scope="module")
-def dex_runner() -> Iterator[DexRunner]:
-    try:
-        python = checker_python()
-    except RunnerUnavailable as exc:
-        if os.environ.get("DURABLE_REQUIRE_RUNNER"):
-            pytest.fail(f"dex-local-runner unavailable: {exc}")
-        pytest.skip(f"dex-local-runner unavailable: {exc}")
-    runner = DexRunner(python).start()
-    try:
-        yield runner
-    finally:
-        runner.stop()
+dex_runner = pytest.fixture(scope="module")(running_runner)
 
 
 class AwaitingCallback:

@@ -109,6 +109,10 @@ async def test_a_step_that_gives_up_logs_an_error_with_the_users_traceback(
     )
     assert step_record.exc_info is not None
     assert step_record.exc_info[0] is ValueError
+    # The logged traceback starts at the user's code, not at the SDK that called it.
+    traceback = step_record.exc_info[2]
+    assert traceback is not None
+    assert traceback.tb_frame.f_code.co_filename == __file__
     assert step_record.attempt == 3  # type: ignore[attr-defined]
     # The execution's failure is logged too, without repeating the step's traceback.
     assert execution_record.getMessage() == ("execution failed with ValueError: card declined")

@@ -23,7 +23,10 @@
     ├── InvocationTimeoutError          Lambda's timeout came with steps still running
     └── BackendError                    the durable-execution API failed
         ├── CheckpointError             CheckpointDurableExecution failed
-        └── ExecutionStateError         GetDurableExecutionState failed
+        ├── ExecutionStateError         GetDurableExecutionState failed
+        └── CallbackSendError           SendDurableExecutionCallback* failed (callbacks.py)
+            ├── CallbackNotFoundError   no such callback
+            └── CallbackClosedError     the callback already completed or timed out
 
 Suspension (the invocation must end and the service re-invoke later) is not an
 exception users can see: it is a private ``BaseException`` that ``except Exception``
@@ -256,6 +259,32 @@ class ExecutionStateError(BackendError):
     operation = "GetDurableExecutionState"
 
 
+class CallbackSendError(BackendError):
+    """Raised when completing, failing or heartbeating a callback fails.
+
+    ``code`` and ``status_code`` are the service's; ``retryable`` says whether sending
+    again may succeed (throttling, 5xx, network).
+    """
+
+    __module__ = "durable_async.callbacks"
+    operation = "SendDurableExecutionCallback"
+
+
+class CallbackNotFoundError(CallbackSendError):
+    """Raised when the service knows no callback with that ID (or the ID is malformed)."""
+
+    __module__ = "durable_async.callbacks"
+
+
+class CallbackClosedError(CallbackSendError):
+    """Raised when the callback already completed, timed out, or its execution ended.
+
+    A webhook that is delivered twice gets this the second time; treat it as done.
+    """
+
+    __module__ = "durable_async.callbacks"
+
+
 def rebuild_failure(
     kind: type[OperationErrorT], error: ErrorObject | None, original: BaseException | None = None
 ) -> OperationErrorT | SerDesError:
@@ -290,7 +319,12 @@ def qualified_type(error: BaseException) -> str:
 
 
 def error_object(error: BaseException) -> ErrorObject:
-    """The ``ErrorObject`` recorded for an exception that escaped user code."""
+    """The ``ErrorObject`` recorded for an exception that escaped user code.
+
+    An operation error passes on the stack recorded where it began; any other exception
+    records its own traceback (see ``_stack``), so a failure read from the history points
+    at the line that raised it.
+    """
     if isinstance(error, DurableOperationError):
         recorded = ErrorObject(
             message=error.message,
@@ -299,7 +333,11 @@ def error_object(error: BaseException) -> ErrorObject:
             stack_trace=error.stack_trace,
         )
     else:
-        recorded = ErrorObject(message=str(error), type=qualified_type(error))
+        from durable_async._stack import stack_lines
+
+        recorded = ErrorObject(
+            message=str(error), type=qualified_type(error), stack_trace=stack_lines(error)
+        )
     return fit_error(recorded)
 
 

@@ -32,6 +32,7 @@ from durable_async._errors import (
     error_object,
 )
 from durable_async._event import decode_input, parse_event
+from durable_async._failure_log import execution_failed
 from durable_async._identity import OperationIdentity
 from durable_async._logging import current_log_scope
 from durable_async._operations._common import running_body
@@ -277,6 +278,7 @@ class Invocation:
         elif error is None:
             output = await self._succeeded(rt, handler_task.result())
         elif isinstance(error, Exception):
+            execution_failed(rt.arn, error)
             output = self._failed(error)
         rt.never_awaited()  # closes what was never awaited, so no warning is left behind
         await batcher.close(flusher)

@@ -27,7 +27,7 @@ import time
 import traceback
 import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,27 @@ def checker_python(timeout: float = 600) -> str:
         tail = done.stderr.strip()[-400:]
         raise RunnerUnavailable(f"setup.sh failed (exit {done.returncode}): {tail}")
     return lines[-1]
+
+
+def running_runner() -> Iterator[DexRunner]:
+    """A started runner for a pytest fixture; skips without one.
+
+    With ``DURABLE_REQUIRE_RUNNER`` set (as CI should), a missing runner fails instead.
+    """
+    import pytest
+
+    try:
+        python = checker_python()
+    except RunnerUnavailable as exc:
+        if os.environ.get("DURABLE_REQUIRE_RUNNER"):
+            pytest.fail(f"dex-local-runner unavailable: {exc}")
+        pytest.skip(f"dex-local-runner unavailable: {exc}")
+    runner = DexRunner(python).start()
+    try:
+        yield runner
+    finally:
+        status = runner.stop()
+        assert status == 0, f"dex_runner exited with {status}: {runner.log_tail()}"
 
 
 class DexRunner:

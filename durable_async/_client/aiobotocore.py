@@ -13,7 +13,14 @@ import weakref
 from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
-from durable_async._errors import BackendError, CheckpointError, ExecutionStateError
+from durable_async._errors import (
+    BackendError,
+    CallbackClosedError,
+    CallbackNotFoundError,
+    CallbackSendError,
+    CheckpointError,
+    ExecutionStateError,
+)
 from durable_async._wire.converter import from_wire, to_wire
 from durable_async._wire.models import (
     CheckpointRequest,
@@ -186,3 +193,64 @@ class AioBotocoreClient(DurableExecutionClient):
         self._opening = None  # a lock belongs to its loop; the next loop makes its own
         if stack is not None:
             await stack.aclose()
+
+
+#: What AWS's dex-local-runner says (as a 404) when a callback exists but is no longer open;
+#: the service itself answers ``CallbackTimeoutException`` ("expired or already closed").
+_CLOSED_MESSAGES = ("is not in STARTED state", "is not active")
+
+
+def _callback_error(exc: Exception, api: str, callback_id: str = "") -> CallbackSendError:
+    """The typed error for a failed ``SendDurableExecutionCallback*`` call.
+
+    The callback ID is a bearer token for the callback, so it is cut out of the message
+    (dex-local-runner quotes it), which may well end up in a log.
+    """
+    response: dict[str, Any] = getattr(exc, "response", None) or {}
+    error = response.get("Error") or {}
+    code = error.get("Code")
+    message = error.get("Message") or str(exc)
+    if callback_id:
+        message = message.replace(callback_id, "<callback id>")
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    not_found = code == "ResourceNotFoundException" or (status == 404 and code in (None, "404"))
+    cls: type[CallbackSendError] = CallbackSendError
+    if code == "CallbackTimeoutException" or (
+        not_found and any(text in message for text in _CLOSED_MESSAGES)
+    ):
+        cls = CallbackClosedError
+    elif not_found:
+        cls = CallbackNotFoundError
+    translated = cls(
+        f"{api} failed: {code + ': ' if code and code != str(status) else ''}{message}",
+        retryable=cls is CallbackSendError and classify(code, message, status),
+        code=code,
+        status_code=status,
+    )
+    return translated
+
+
+async def send_callback(
+    client: AioBotocoreClient, api: str, callback_id: str, **params: Any
+) -> None:
+    """Call one of the callback APIs (``api`` in PascalCase) through ``client``'s session."""
+    client._check_loop()
+    method = "".join("_" + c.lower() if c.isupper() else c for c in api).lstrip("_")
+    try:
+        lambda_client = await client._lambda()
+        await getattr(lambda_client, method)(CallbackId=callback_id, **params)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise _callback_error(exc, api, callback_id) from None
+
+
+async def open_client(client: AioBotocoreClient) -> None:
+    """Create ``client``'s botocore client now, so bad configuration fails at startup."""
+    client._check_loop()
+    try:
+        await client._lambda()
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        raise _callback_error(exc, "creating the Lambda client") from exc

@@ -14,11 +14,13 @@ from durable_async._config import ChildConfig
 from durable_async._errors import (
     BackendError,
     ChildContextError,
+    DurableOperationError,
     NonDeterministicExecutionError,
     SerDesError,
     error_object,
     rebuild_failure,
 )
+from durable_async._failure_log import operation_failed
 from durable_async._identity import OperationIdentity
 from durable_async._operations._common import report_end, report_start, update
 from durable_async._serdes import PAYLOAD_LIMIT_BYTES, SerDesContext, deserialize, serialize
@@ -76,6 +78,14 @@ async def run_child(
     except Exception as error:
         if rt.monitor.released:
             _refuse_completion(rt, identity)
+        if not isinstance(error, DurableOperationError):
+            # Raised by the body's own code; an operation's failure was logged where it failed.
+            fields: dict[str, object] = {"executionArn": rt.arn, "operationId": identity.id}
+            if identity.parent_id:
+                fields["parentId"] = identity.parent_id
+            if identity.name:
+                fields["operationName"] = identity.name
+            operation_failed("child context", identity.name, identity.id, fields, error)
         recorded_error = error_object(error)
         if not replay_children:
             await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))

@@ -18,6 +18,7 @@ from durable_async._errors import (
     error_object,
     rebuild_failure,
 )
+from durable_async._failure_log import operation_failed
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
 from durable_async._operations._common import (
@@ -103,7 +104,11 @@ async def run_condition(
         except (NonDeterministicExecutionError, BackendError):
             raise
         except Exception as error:
-            recorded_error = error_object(body.misuse or error)
+            failure = body.misuse or error
+            operation_failed(
+                "wait_for_condition", identity.name, identity.id, fields, failure, attempt
+            )
+            recorded_error = error_object(failure)
             await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded_error))
             await report_end(rt, identity, OperationStatus.FAILED, recorded_error)
             raise rebuild_failure(WaitForConditionError, recorded_error, error)  # noqa: B904

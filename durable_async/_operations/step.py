@@ -23,6 +23,7 @@ from durable_async._errors import (
     error_object,
     rebuild_failure,
 )
+from durable_async._failure_log import attempt_failed, operation_failed
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
 from durable_async._operations._common import (
@@ -115,7 +116,8 @@ async def run_step(
                     f"step {identity.name or identity.id} was interrupted during attempt "
                     f"{attempts_made} and is at most once per retry, so it was not re-run"
                 )
-                await _after_failure(rt, identity, config, interrupted, attempts_made)
+                fields = _fields(logger_fields, identity, attempts_made)
+                await _after_failure(rt, identity, config, interrupted, attempts_made, fields)
             else:
                 needs_start = False
         elif status is not OperationStatus.READY:
@@ -153,9 +155,7 @@ async def run_step(
                 attempt=attempt,
             )
 
-        fields = {**logger_fields, "operationId": identity.id, "attempt": attempt}
-        if identity.name:
-            fields["operationName"] = identity.name
+        fields = _fields(logger_fields, identity, attempt)
         scope = LogScope(fields)
         step_context = StepContext(attempt, identity.id, identity.name, scope, rt.logger)
         body = RunningBody(getattr(func, "__name__", None) or repr(func))
@@ -179,8 +179,20 @@ async def run_step(
             is_replayed = True
         if failure is None:
             return await _record_success(rt, identity, config, result, attempt)
-        await _after_failure(rt, identity, config, failure, attempt, retry=body.misuse is None)
+        await _after_failure(
+            rt, identity, config, failure, attempt, fields, retry=body.misuse is None
+        )
         attempts_made = attempt
+
+
+def _fields(
+    logger_fields: dict[str, object], identity: OperationIdentity, attempt: int
+) -> dict[str, object]:
+    """The durable log fields of one attempt of a step."""
+    fields = {**logger_fields, "operationId": identity.id, "attempt": attempt}
+    if identity.name:
+        fields["operationName"] = identity.name
+    return fields
 
 
 async def _attempt_end(
@@ -256,6 +268,7 @@ async def _after_failure(
     config: StepConfig,
     error: Exception,
     attempt: int,
+    fields: dict[str, object],
     *,
     retry: bool = True,
 ) -> None:
@@ -263,6 +276,8 @@ async def _after_failure(
 
     A retry that falls due while the invocation still runs (a checkpoint response shows
     the step ``READY``) is run in this invocation; otherwise the invocation suspends.
+    Both are logged (see ``_failure_log``) before they are checkpointed, so the log says
+    why even if the checkpoint fails.
     """
     recorded = error_object(error)
     if isinstance(error, StepInterruptedError):
@@ -271,6 +286,7 @@ async def _after_failure(
     decision = strategy(error, attempt) if retry else None
     if decision is not None and decision.should_retry:
         delay = max(1, decision.delay_seconds)
+        attempt_failed("step", identity.name, identity.id, fields, error, attempt, delay)
         await rt.batcher.commit(
             update(
                 identity,
@@ -281,6 +297,7 @@ async def _after_failure(
         )
         await until_ready(rt, identity)
         return
+    operation_failed("step", identity.name, identity.id, fields, error, attempt)
     await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded))
     await _operation_end(rt, identity, attempt, recorded)
     failure = recorded_failure(recorded)

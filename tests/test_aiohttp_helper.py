@@ -1,0 +1,95 @@
+"""``durable_async.aiohttp``: a ``CallbackClient`` that lives as long as the application.
+
+A real aiohttp server on loopback (aiohttp's ``TestServer``); the full webhook round trip
+against dex-local-runner is in ``test_examples.py`` (the approval service).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from dex_harness import FAKE_AWS_ENV, REGION
+
+from durable_async import ValidationError
+from durable_async.aiohttp import CALLBACK_CLIENT, callback_client_ctx
+from durable_async.callbacks import CallbackClient, CallbackSendError
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA"):
+        monkeypatch.delenv(key, raising=False)
+
+
+async def answer(request: web.Request) -> web.Response:
+    callbacks = request.app[CALLBACK_CLIENT]
+    try:
+        await callbacks.succeed(request.match_info["callback_id"], "yes")
+    except ValidationError as error:
+        return web.json_response({"error": str(error)}, status=400)
+    return web.Response(status=204)
+
+
+async def test_the_client_is_open_while_the_app_runs_and_closed_at_cleanup() -> None:
+    seen: list[CallbackClient] = []
+    app = web.Application()
+    app.cleanup_ctx.append(callback_client_ctx(endpoint_url="http://127.0.0.1:9"))
+    app.router.add_post("/callbacks/{callback_id}", answer)
+
+    async def remember(app: web.Application) -> None:
+        seen.append(app[CALLBACK_CLIENT])
+
+    app.on_startup.append(remember)
+    async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+        (callbacks,) = seen
+        assert isinstance(callbacks, CallbackClient)
+        response = await client.post("/callbacks/not%20an%20id")
+        assert response.status == 400
+        assert "not a callback ID" in (await response.json())["error"]
+        assert callbacks._open
+    assert not callbacks._open  # cleanup closed it
+    with pytest.raises(RuntimeError, match="async with"):
+        await callbacks.heartbeat("abc")
+
+
+async def test_several_clients_under_their_own_keys() -> None:
+    other: web.AppKey[CallbackClient] = web.AppKey("other", CallbackClient)
+    app = web.Application()
+    app.cleanup_ctx.append(callback_client_ctx(endpoint_url="http://127.0.0.1:9"))
+    app.cleanup_ctx.append(
+        callback_client_ctx(key=other, endpoint_url="http://127.0.0.1:9", region_name=REGION)
+    )
+    clients: list[Any] = []
+
+    async def remember(app: web.Application) -> None:
+        clients.extend([app[CALLBACK_CLIENT], app[other]])
+
+    app.on_startup.append(remember)
+    async with TestClient(TestServer(app, host="127.0.0.1")):
+        first, second = clients
+        assert first is not second
+        assert first._open
+        assert second._open
+
+
+async def test_missing_configuration_stops_startup(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(key, raising=False)
+    app = web.Application()
+    app.cleanup_ctx.append(callback_client_ctx())
+    runner = web.AppRunner(app)
+    with pytest.raises(CallbackSendError, match="region"):
+        await runner.setup()
+    await runner.cleanup()

@@ -243,7 +243,7 @@ class History:
         data: dict[str, Any] = {}
         if self.arn:
             data["DurableExecutionArn"] = self.arn
-        data["Operations"] = [_json_ready(to_wire(op)) for op in self.operations]
+        data["Operations"] = [json_ready(to_wire(op)) for op in self.operations]
         if self.invocations:
             data["Invocations"] = [
                 {
@@ -321,11 +321,11 @@ def _timestamps(op: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _json_ready(value: Any) -> Any:
+def json_ready(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _json_ready(v) for k, v in value.items()}
+        return {k: json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_ready(v) for v in value]
+        return [json_ready(v) for v in value]
     if isinstance(value, datetime):
         return value.isoformat()
     return value

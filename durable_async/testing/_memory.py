@@ -35,6 +35,7 @@ from durable_async._wire.models import (
     OperationUpdate,
 )
 from durable_async.testing._clock import Clock, VirtualClock
+from durable_async.testing._history import InvocationRecord
 from durable_async.testing._service_rules import timer, transition, validate
 
 _ARN_PREFIX = "arn:aws:lambda:us-east-1:123456789012:function:local:$LATEST/durable-execution/local"
@@ -86,6 +87,11 @@ class MemoryBackend(DurableExecutionClient):
         self.checkpoint_calls: list[CheckpointRequest] = []
         self.state_calls: list[GetExecutionStateRequest] = []
         self._faults: list[Callable[[CheckpointRequest], CheckpointResponse | None]] = []
+        #: The local runner's bookkeeping, kept here so any runner on this backend (or a
+        #: later process, for a stored backend) continues it: invocations per execution,
+        #: and the execution started for each chained invoke (caller ARN, operation ID).
+        self.invocation_records: dict[str, list[InvocationRecord]] = {}
+        self.invoked: dict[tuple[str, str], str] = {}
 
     # -- setting up -------------------------------------------------------------------
 

@@ -116,10 +116,6 @@ class LocalRunner:
         #: can answer it (then ``resume``); by default time jumps to its timeout.
         self.pause_on_callbacks = pause_on_callbacks
         self._tenant_id: str | None = None
-        #: Executions started for chained invocations: (caller ARN, operation ID) -> ARN.
-        self._invoked: dict[tuple[str, str], str] = {}
-        #: Invocations made so far, per execution (numbering carries over ``resume``).
-        self._records: dict[str, list[InvocationRecord]] = {}
 
     @property
     def clock(self) -> Clock:
@@ -236,7 +232,7 @@ class LocalRunner:
         finally:
             clock_override.reset(token)
         output = from_wire(raw, InvocationOutput)
-        records = self._records.setdefault(arn, [])
+        records = self.backend.invocation_records.setdefault(arn, [])
         suspended_on: tuple[str, ...] = ()
         if output.status is InvocationStatus.PENDING:
             suspended_on = tuple(
@@ -274,12 +270,12 @@ class LocalRunner:
                 pause_on_callbacks=self.pause_on_callbacks,
             )
             runner._tenant_id = pending.tenant_id
-            runner._invoked = self._invoked
-            runner._records = self._records
             key = (arn, pending.operation_id)
-            child_arn = self._invoked.get(key)
+            child_arn = self.backend.invoked.get(key)
             if child_arn is None:
-                child_arn = self._invoked[key] = self.backend.start_execution(pending.payload)
+                child_arn = self.backend.invoked[key] = self.backend.start_execution(
+                    pending.payload
+                )
             outcome = await runner.resume(child_arn, skip_time=skip_time)
             if outcome.status is InvocationStatus.SUCCEEDED:
                 raw = None if outcome.result is None else json.dumps(outcome.result)
@@ -334,7 +330,7 @@ class LocalRunner:
             outputs=tuple(outputs),
             operations=operations,
             arn=arn,
-            history=History(operations, self._records.get(arn, ()), arn=arn),
+            history=History(operations, self.backend.invocation_records.get(arn, ()), arn=arn),
             open_callbacks=tuple(self.backend.open_callbacks(arn)),
         )
 

@@ -1,0 +1,335 @@
+"""``SqliteBackend``: the fake service kept in a SQLite file, so executions outlive the process.
+
+The CLI runs a workflow until it waits on a callback, exits, and a later process (another
+terminal's ``durable-async callback succeed``) answers the callback and resumes it. The
+rules are ``MemoryBackend``'s (it is one); this class only loads executions from the file
+when asked and writes them back after every change, each write one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from durable_async._wire.converter import from_wire, to_wire
+from durable_async._wire.enums import OperationStatus, OperationType
+from durable_async._wire.models import (
+    CheckpointRequest,
+    CheckpointResponse,
+    ErrorObject,
+    Operation,
+    OperationUpdate,
+)
+from durable_async.testing._clock import Clock, VirtualClock
+from durable_async.testing._history import InvocationRecord, json_ready
+from durable_async.testing._memory import MemoryBackend, MemoryExecution
+
+#: The store's file name in the working directory when none is given.
+DEFAULT_STORE = ".durable-async.sqlite3"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS executions (
+    arn TEXT PRIMARY KEY,
+    target TEXT,
+    status TEXT NOT NULL,
+    started TEXT NOT NULL,
+    clock TEXT NOT NULL,
+    real_time INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS callbacks (
+    callback_id TEXT PRIMARY KEY,
+    arn TEXT NOT NULL
+);
+"""
+
+
+class StoreError(LookupError):
+    """An execution or callback the store does not hold, or a file that is not a store."""
+
+
+@attrs.frozen
+class StoredExecution:
+    """A row of the store, as ``list`` shows it."""
+
+    arn: str
+    target: str | None
+    status: str
+    started: datetime
+    real_time: bool
+
+
+class SqliteBackend(MemoryBackend):
+    """A ``MemoryBackend`` whose executions live in a SQLite file."""
+
+    def __init__(
+        self, path: str | Path = DEFAULT_STORE, *, clock: Clock | None = None, page_size: int = 1000
+    ) -> None:
+        super().__init__(page_size=page_size, clock=clock)
+        self.path = Path(path)
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None)
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as error:
+            msg = f"{self.path} is not a durable-async store: {error}"
+            raise StoreError(msg) from error
+        #: Per execution: how to load its handler ("FILE.py:name"), runner bookkeeping.
+        self.targets: dict[str, str | None] = {}
+
+    def close(self) -> None:
+        """Close the file."""
+        self._db.close()
+
+    def __enter__(self) -> SqliteBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading the file ---------------------------------------------------------------
+
+    def rows(self) -> Iterator[StoredExecution]:
+        """Every stored execution, oldest first."""
+        query = "SELECT arn, target, status, started, real_time FROM executions ORDER BY rowid"
+        for arn, target, status, started, real_time in self._db.execute(query):
+            yield StoredExecution(
+                arn, target, status, datetime.fromisoformat(started), bool(real_time)
+            )
+
+    def find(self, key: str) -> str:
+        """The ARN of the execution whose ARN is ``key`` or ends with it."""
+        matches = [
+            str(row[0])
+            for row in self._db.execute(
+                "SELECT arn FROM executions WHERE arn = ? OR arn LIKE ?", (key, f"%{key}")
+            )
+        ]
+        if len(matches) != 1:
+            problem = "no execution" if not matches else f"{len(matches)} executions"
+            msg = f"{problem} in {self.path} matches {key!r}"
+            raise StoreError(msg)
+        return matches[0]
+
+    def arn_for_callback(self, callback_id: str) -> str:
+        """The execution that created ``callback_id``."""
+        row = self._db.execute(
+            "SELECT arn FROM callbacks WHERE callback_id = ?", (callback_id,)
+        ).fetchone()
+        if row is None:
+            msg = f"no callback {callback_id!r} in {self.path}"
+            raise StoreError(msg)
+        return str(row[0])
+
+    def load(self, arn: str) -> MemoryExecution:
+        """Bring a stored execution into memory (its clock too, if virtual)."""
+        if arn in self.executions:
+            return self.executions[arn]
+        row = self._db.execute(
+            "SELECT target, clock, state FROM executions WHERE arn = ?", (arn,)
+        ).fetchone()
+        if row is None:
+            msg = f"no execution {arn!r} in {self.path}"
+            raise StoreError(msg)
+        target, clock, raw = row
+        state = json.loads(raw)
+        execution = _execution_from_json(arn, state)
+        self.executions[arn] = execution
+        self.targets[arn] = target
+        self.invocation_records[arn] = [_record_from_json(r) for r in state.get("records", ())]
+        for caller, op_id, child in state.get("invoked", ()):
+            self.invoked[(caller, op_id)] = child
+            self.load(child)
+        if isinstance(self.clock, VirtualClock):
+            self.clock.advance_to(datetime.fromisoformat(clock))
+        return execution
+
+    # -- writing ------------------------------------------------------------------------
+
+    def save(self, arn: str) -> None:
+        """Write one execution (and index its callbacks) in one transaction."""
+        execution = self.executions[arn]
+        state = _execution_to_json(execution)
+        state["records"] = [_record_to_json(r) for r in self.invocation_records.get(arn, ())]
+        state["invoked"] = [[c, o, child] for (c, o), child in self.invoked.items() if c == arn]
+        op = next(o for o in execution.operations.values() if o.type is OperationType.EXECUTION)
+        status = "RUNNING" if not op.status.is_terminal else op.status.value
+        callbacks = [
+            (o.callback_details.callback_id, arn)
+            for o in execution.operations.values()
+            if o.callback_details is not None and o.callback_details.callback_id
+        ]
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO executions (arn, target, status, started, clock, real_time, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(arn) DO UPDATE SET target ="
+                " excluded.target, status = excluded.status, clock = excluded.clock,"
+                " state = excluded.state",
+                (
+                    arn,
+                    self.targets.get(arn),
+                    status,
+                    (op.start_timestamp or self.now).isoformat(),
+                    self.now.isoformat(),
+                    int(not isinstance(self.clock, VirtualClock)),
+                    json.dumps(state),
+                ),
+            )
+            self._db.executemany(
+                "INSERT OR IGNORE INTO callbacks (callback_id, arn) VALUES (?, ?)", callbacks
+            )
+
+    def save_all(self) -> None:
+        """Write every execution in memory."""
+        for arn in list(self.executions):
+            self.save(arn)
+
+    def _transaction(self) -> Any:
+        return _Transaction(self._db)
+
+    # -- every change is written --------------------------------------------------------
+
+    def start_execution(self, input_payload: str | None, *, arn: str | None = None) -> str:
+        """Create the execution in memory and in the file."""
+        arn = super().start_execution(input_payload, arn=arn)
+        self.save(arn)
+        return arn
+
+    async def checkpoint(
+        self, params: CheckpointRequest, logger: logging.Logger
+    ) -> CheckpointResponse:
+        """Apply as the memory backend does, then write the execution."""
+        try:
+            return await super().checkpoint(params, logger)
+        finally:
+            if params.durable_execution_arn in self.executions:
+                self.save(params.durable_execution_arn)
+
+    def complete_callback(self, callback_id: str, result: str | None = None) -> None:
+        """Deliver a success to a stored callback and write it."""
+        arn = self._load_callback(callback_id)
+        super().complete_callback(callback_id, result)
+        self.save(arn)
+
+    def fail_callback(self, callback_id: str, error: ErrorObject) -> None:
+        """Deliver a failure to a stored callback and write it."""
+        arn = self._load_callback(callback_id)
+        super().fail_callback(callback_id, error)
+        self.save(arn)
+
+    def heartbeat_callback(self, callback_id: str) -> None:
+        """Push back a stored callback's heartbeat deadline and write it."""
+        arn = self._load_callback(callback_id)
+        super().heartbeat_callback(callback_id)
+        self.save(arn)
+
+    def fire_due(self) -> None:
+        """Fire due timers of the executions in memory and write them."""
+        super().fire_due()
+        self.save_all()
+
+    def complete_invoke(
+        self,
+        arn: str,
+        operation_id: str,
+        *,
+        result: str | None = None,
+        error: ErrorObject | None = None,
+    ) -> None:
+        """Record a chained invocation's outcome and write it."""
+        super().complete_invoke(arn, operation_id, result=result, error=error)
+        self.save(arn)
+
+    def end_execution(self, arn: str, status: OperationStatus) -> None:
+        """Close the EXECUTION operation and write it."""
+        super().end_execution(arn, status)
+        self.save(arn)
+
+    def _load_callback(self, callback_id: str) -> str:
+        arn = self.arn_for_callback(callback_id)
+        self.load(arn)
+        return arn
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def _execution_to_json(execution: MemoryExecution) -> dict[str, Any]:
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {
+        "token": execution.token,
+        "operations": [json_ready(to_wire(op)) for op in execution.operations.values()],
+        "result_update": json_ready(to_wire(execution.result_update))
+        if execution.result_update is not None
+        else None,
+        "updates": [json_ready(to_wire(u)) for u in execution.updates],
+        "callback_timers": {
+            op_id: [when(deadline), when(heartbeat)]
+            for op_id, (deadline, heartbeat) in execution.callback_timers.items()
+        },
+        "heartbeat_seconds": execution.heartbeat_seconds,
+        "changed_outside": sorted(execution.changed_outside),
+        "woken": execution.woken,
+    }
+
+
+def _execution_from_json(arn: str, state: Mapping[str, Any]) -> MemoryExecution:
+    def when(value: str | None) -> datetime | None:
+        return datetime.fromisoformat(value) if value is not None else None
+
+    operations = [from_wire(op, Operation) for op in state["operations"]]
+    result_update = state.get("result_update")
+    return MemoryExecution(
+        arn=arn,
+        token=state["token"],
+        operations={op.id: op for op in operations},
+        result_update=from_wire(result_update, OperationUpdate) if result_update else None,
+        updates=[from_wire(u, OperationUpdate) for u in state.get("updates", ())],
+        callback_timers={
+            op_id: (when(deadline), when(heartbeat))
+            for op_id, (deadline, heartbeat) in state.get("callback_timers", {}).items()
+        },
+        heartbeat_seconds=dict(state.get("heartbeat_seconds", {})),
+        changed_outside=set(state.get("changed_outside", ())),
+        woken=bool(state.get("woken")),
+    )
+
+
+def _record_to_json(record: InvocationRecord) -> dict[str, Any]:
+    return {
+        "index": record.index,
+        "started": record.started.isoformat(),
+        "ended": record.ended.isoformat(),
+        "status": record.status.value,
+        "resumed_by": list(record.resumed_by),
+        "suspended_on": list(record.suspended_on),
+    }
+
+
+def _record_from_json(data: Mapping[str, Any]) -> InvocationRecord:
+    from durable_async._wire.enums import InvocationStatus
+
+    return InvocationRecord(
+        index=data["index"],
+        started=datetime.fromisoformat(data["started"]),
+        ended=datetime.fromisoformat(data["ended"]),
+        status=InvocationStatus(data["status"]),
+        resumed_by=tuple(data["resumed_by"]),
+        suspended_on=tuple(data["suspended_on"]),
+    )

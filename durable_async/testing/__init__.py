@@ -5,6 +5,12 @@ The fake service lives here, not beside the real transport: it is test infrastru
 
 from durable_async._wire.enums import InvocationStatus
 from durable_async._wire.models import ErrorObject
+from durable_async.testing._assertions import (
+    assert_failed,
+    assert_operation,
+    assert_operation_names,
+    assert_succeeded,
+)
 from durable_async.testing._clock import RealClock, VirtualClock
 from durable_async.testing._history import (
     History,
@@ -13,7 +19,9 @@ from durable_async.testing._history import (
     InvocationRecord,
 )
 from durable_async.testing._memory import MemoryBackend, MemoryExecution
+from durable_async.testing._replayer import ReplayOutcome, replay
 from durable_async.testing._runner import ExecutionResult, FakeLambdaContext, LocalRunner
+from durable_async.testing._sqlite import SqliteBackend, StoreError
 
 __all__ = [
     "ErrorObject",
@@ -28,5 +36,13 @@ __all__ = [
     "MemoryBackend",
     "MemoryExecution",
     "RealClock",
+    "ReplayOutcome",
+    "SqliteBackend",
+    "StoreError",
     "VirtualClock",
+    "assert_failed",
+    "assert_operation",
+    "assert_operation_names",
+    "assert_succeeded",
+    "replay",
 ]

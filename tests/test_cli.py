@@ -370,3 +370,65 @@ async def test_aws_commands_call_the_lambda_api(
     assert paths[3] == ("GET", "/2025-12-01/functions/shop/durable-executions")
     assert paths[4][1].endswith("/history")
     assert os.environ["AWS_ENDPOINT_URL_LAMBDA"].startswith("http://127.0.0.1")
+
+
+def test_a_failure_shows_the_users_frames_of_the_recorded_stack_trace() -> None:
+    import io
+
+    from durable_async._wire.enums import OperationStatus, OperationType
+    from durable_async._wire.models import ErrorObject, Operation, StepDetails
+    from durable_async.cli._commands import _explain_failure
+    from durable_async.testing import History
+
+    sdk = Path(__file__).resolve().parent.parent / "durable_async" / "_operations" / "step.py"
+    error = ErrorObject(
+        message="card declined",
+        type="ValueError",
+        stack_trace=(
+            f'  File "{sdk}", line 10, in run\n    return await body()\n',
+            '  File "/home/me/shop.py", line 7, in charge\n    raise ValueError("card declined")\n',
+        ),
+    )
+    step = Operation(
+        id="s",
+        type=OperationType.STEP,
+        status=OperationStatus.FAILED,
+        name="charge",
+        step_details=StepDetails(attempt=3, error=error),
+    )
+    out = io.StringIO()
+    _explain_failure(History([step]), None, out)
+    assert out.getvalue() == (
+        "failed at STEP charge after 3 attempt(s)\n"
+        "Traceback (most recent call last):\n"
+        '  File "/home/me/shop.py", line 7, in charge\n'
+        '    raise ValueError("card declined")\n'
+        "ValueError: card declined\n"
+    )
+
+
+def test_a_real_time_run_is_resumed_on_real_time(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    status, out, _ = cli(
+        capsys, "run", f"{SHOP}:approval", "--input", "{}", "--store", store, "--real-time"
+    )
+    assert (status, out.split("\n", 1)[0]) == (0, "PENDING")
+    status, out, _ = cli(
+        capsys, "callback", "succeed", only_callback(store), '{"approved": false}', "--store", store
+    )
+    assert (status, out.split("\n", 1)[0]) == (0, 'SUCCEEDED: "rejected"')
+    with sqlite3.connect(store) as db:
+        (real_time, clock) = db.execute("SELECT real_time, clock FROM executions").fetchone()
+    assert real_time == 1
+    assert not clock.startswith("2026-01-01T00:00")  # the wall clock, not the virtual epoch
+
+
+@pytest.mark.anyio
+async def test_a_real_clock_cannot_be_moved_and_waits_for_nothing_past() -> None:
+    from durable_async.testing import RealClock
+
+    clock = RealClock()
+    with pytest.raises(TypeError, match="cannot be moved"):
+        clock.advance(5)
+    await clock.wait_until(clock.now())  # already due: returns at once

@@ -106,7 +106,9 @@ def operations_from_events(events: Iterable[Mapping[str, Any]]) -> list[Operatio
             op = attrs.evolve(op, execution_details=ExecutionDetails(_payload(details, "Input")))
         elif op_type is OperationType.STEP:
             retry = details.get("RetryDetails") or {}
-            attempt = retry.get("CurrentAttempt", op.step_details.attempt if op.step_details else 0)
+            attempt = op.step_details.attempt if op.step_details else 0
+            if status is not OperationStatus.STARTED:  # an attempt ended
+                attempt = retry.get("CurrentAttempt", attempt + 1)
             delay = retry.get("NextAttemptDelaySeconds")
             if status is OperationStatus.FAILED and delay is not None and when is not None:
                 op = attrs.evolve(op, status=OperationStatus.PENDING, end_timestamp=None)

@@ -347,7 +347,7 @@ def _offset(when: datetime | None, origin: datetime | None) -> str:
 def _span(delta: timedelta) -> str:
     seconds = delta.total_seconds()
     if seconds < 60:
-        return f"{seconds:g}s"
+        return f"{seconds:.3f}".rstrip("0").rstrip(".") + "s"
     if seconds < 3600:
         return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
     hours, rest = divmod(int(seconds), 3600)

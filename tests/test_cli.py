@@ -8,10 +8,12 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dex_harness import FAKE_AWS_ENV
 
 from durable_async.cli import main
 
@@ -31,7 +33,7 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def only_callback(store: str) -> str:
-    with sqlite3.connect(store) as db:
+    with closing(sqlite3.connect(store)) as db:
         (callback_id,) = db.execute("SELECT callback_id FROM callbacks").fetchone()
     return str(callback_id)
 
@@ -124,7 +126,7 @@ def test_show_renders_a_stored_execution_by_the_end_of_its_arn(
     capsys: pytest.CaptureFixture[str], store: str
 ) -> None:
     cli(capsys, "run", f"{SHOP}:order", "--input", '{"item": "x"}', "--store", store)
-    with sqlite3.connect(store) as db:
+    with closing(sqlite3.connect(store)) as db:
         (arn,) = db.execute("SELECT arn FROM executions ORDER BY rowid LIMIT 1").fetchone()
     status, out, _ = cli(capsys, "show", arn[-8:], "--store", store)
     assert status == 0
@@ -331,12 +333,7 @@ async def test_aws_commands_call_the_lambda_api(
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    env = {
-        "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{port}",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    env = {**FAKE_AWS_ENV, "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{port}"}
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
@@ -418,7 +415,7 @@ def test_a_real_time_run_is_resumed_on_real_time(
         capsys, "callback", "succeed", only_callback(store), '{"approved": false}', "--store", store
     )
     assert (status, out.split("\n", 1)[0]) == (0, 'SUCCEEDED: "rejected"')
-    with sqlite3.connect(store) as db:
+    with closing(sqlite3.connect(store)) as db:
         (real_time, clock) = db.execute("SELECT real_time, clock FROM executions").fetchone()
     assert real_time == 1
     assert not clock.startswith("2026-01-01T00:00")  # the wall clock, not the virtual epoch
@@ -432,3 +429,35 @@ async def test_a_real_clock_cannot_be_moved_and_waits_for_nothing_past() -> None
     with pytest.raises(TypeError, match="cannot be moved"):
         clock.advance(5)
     await clock.wait_until(clock.now())  # already due: returns at once
+
+
+def test_the_human_approval_example_waits_for_its_callback_then_publishes(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "human_approval.py"
+    status, out, _ = cli(
+        capsys, "run", f"{example}:handler", "--input", '{"document": "q3.pdf"}',
+        "--store", store,
+    )  # fmt: skip
+    assert (status, out.split("\n", 1)[0]) == (0, "PENDING")
+    callback_id = only_callback(store)
+    assert f"waiting on callback {callback_id}" in out
+    status, out, _ = cli(
+        capsys, "callback", "succeed", callback_id, '{"approved": true}', "--store", store
+    )
+    assert status == 0
+    assert out.startswith('SUCCEEDED: "published q3.pdf"')
+
+
+@pytest.mark.parametrize("make", ["not-a-database", "missing-directory"])
+def test_a_store_that_cannot_be_used_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, make: str
+) -> None:
+    path = tmp_path / "store.sqlite3"
+    if make == "not-a-database":
+        path.write_text("these are not the bytes of a SQLite file" * 100)
+    else:
+        path = tmp_path / "nowhere" / "store.sqlite3"
+    status, _, err = cli(capsys, "list", "--store", str(path))
+    assert status == 2
+    assert str(path) in err

@@ -195,6 +195,21 @@ def test_a_history_file_of_another_shape_is_rejected_with_the_shapes_it_takes() 
         History.from_json({"Items": []})
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"Operations": [{"Id": "x"}]},
+        {"Operations": "not a list"},
+        {"Events": [{"EventType": "StepStarted"}]},
+        {"Events": [{"EventType": "StepSucceeded", "Id": "s", "StepSucceededDetails": 3}]},
+        "a string",
+    ],
+)
+def test_a_malformed_history_is_a_history_format_error(data: Any) -> None:
+    with pytest.raises(HistoryFormatError):
+        History.from_json(data)
+
+
 @durable_execution
 async def asks_twice(event: Any, ctx: DurableContext) -> list[Any]:
     answers = []

@@ -261,17 +261,23 @@ class History:
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | Sequence[Any]) -> History:
         """Read ``to_json`` output, a ``GetDurableExecutionState`` or ``...History`` response."""
-        if isinstance(data, Sequence):
+        if isinstance(data, list):
             data = {"Operations": data}
         if not isinstance(data, Mapping):
             msg = f"a history is a JSON object, got {type(data).__name__}"
             raise HistoryFormatError(msg)
+        try:
+            return cls._from_mapping(data)
+        except HistoryFormatError:
+            raise
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
+            msg = f"not a history the service or durable-async would write: {error!r}"
+            raise HistoryFormatError(msg) from error
+
+    @classmethod
+    def _from_mapping(cls, data: Mapping[str, Any]) -> History:
         if "Operations" in data:
-            try:
-                operations = [from_wire(_timestamps(op), Operation) for op in data["Operations"]]
-            except (KeyError, TypeError, ValueError) as error:
-                msg = f"an operation in 'Operations' is not one the service would send: {error!r}"
-                raise HistoryFormatError(msg) from error
+            operations = [from_wire(_timestamps(op), Operation) for op in data["Operations"]]
         elif "Events" in data:
             from durable_async.testing._events import operations_from_events
 

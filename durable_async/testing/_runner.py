@@ -206,12 +206,10 @@ class LocalRunner:
                 return self._result(arn, output, invocations, outputs)
             if await self._run_invoked(arn, skip_time) or self.backend.take_wakeup(arn):
                 continue  # something changed meanwhile (another runner's jump fired a timer)
-            if not skip_time:
-                break
             if self.pause_on_callbacks and self.backend.open_callbacks(arn):
                 break
             due = self.backend.next_due(arn)
-            if due is None:
+            if due is None or (not skip_time and due > self.clock.now()):
                 break
             await self.clock.wait_until(due)
             self.backend.fire_due()

@@ -76,8 +76,13 @@ class SqliteBackend(MemoryBackend):
         self.path = Path(path)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
+        except sqlite3.Error as error:
+            msg = f"cannot open the store {self.path}: {error}"
+            raise StoreError(msg) from error
+        try:
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as error:
+            self._db.close()
             msg = f"{self.path} is not a durable-async store: {error}"
             raise StoreError(msg) from error
         #: Per execution: how to load its handler ("FILE.py:name"), runner bookkeeping.

@@ -21,7 +21,7 @@ from durable_async.testing._history import (
 from durable_async.testing._memory import MemoryBackend, MemoryExecution
 from durable_async.testing._replayer import ReplayOutcome, replay
 from durable_async.testing._runner import ExecutionResult, FakeLambdaContext, LocalRunner
-from durable_async.testing._sqlite import SqliteBackend, StoreError
+from durable_async.testing._sqlite import SqliteBackend, StoreConflictError, StoreError
 
 __all__ = [
     "ErrorObject",
@@ -38,6 +38,7 @@ __all__ = [
     "RealClock",
     "ReplayOutcome",
     "SqliteBackend",
+    "StoreConflictError",
     "StoreError",
     "VirtualClock",
     "assert_failed",

@@ -175,6 +175,10 @@ class MemoryBackend(DurableExecutionClient):
         """Move the clock forward by ``seconds``."""
         self.advance_to(self.now + timedelta(seconds=seconds))
 
+    def record_invocation(self, arn: str, record: InvocationRecord) -> None:
+        """Keep the runner's record of one invocation of ``arn``."""
+        self.invocation_records.setdefault(arn, []).append(record)
+
     def take_wakeup(self, arn: str) -> bool:
         """Whether ``arn`` changed from outside since last asked (and clear the mark).
 

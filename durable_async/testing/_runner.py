@@ -230,21 +230,21 @@ class LocalRunner:
         finally:
             clock_override.reset(token)
         output = from_wire(raw, InvocationOutput)
-        records = self.backend.invocation_records.setdefault(arn, [])
         suspended_on: tuple[str, ...] = ()
         if output.status is InvocationStatus.PENDING:
             suspended_on = tuple(
                 op.id for op in execution.operations.values() if _WAITING.get(op.type) is op.status
             )
-        records.append(
+        self.backend.record_invocation(
+            arn,
             InvocationRecord(
-                index=len(records) + 1,
+                index=len(self.backend.invocation_records.get(arn, ())) + 1,
                 started=started,
                 ended=self.clock.now(),
                 status=output.status,
                 resumed_by=resumed_by,
                 suspended_on=suspended_on,
-            )
+            ),
         )
         return output
 

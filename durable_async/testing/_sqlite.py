@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 
+from durable_async._errors import CheckpointError
 from durable_async._wire.converter import from_wire, to_wire
 from durable_async._wire.enums import OperationStatus, OperationType
 from durable_async._wire.models import (
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS executions (
     started TEXT NOT NULL,
     clock TEXT NOT NULL,
     real_time INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL,
     state TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS callbacks (
@@ -53,6 +55,10 @@ CREATE TABLE IF NOT EXISTS callbacks (
 
 class StoreError(LookupError):
     """An execution or callback the store does not hold, or a file that is not a store."""
+
+
+class StoreConflictError(StoreError):
+    """Another process changed the execution since this one read it (nothing was written)."""
 
 
 @attrs.frozen
@@ -87,6 +93,8 @@ class SqliteBackend(MemoryBackend):
             raise StoreError(msg) from error
         #: Per execution: how to load its handler ("FILE.py:name"), runner bookkeeping.
         self.targets: dict[str, str | None] = {}
+        #: The version of each execution as read; a write expects the file to still hold it.
+        self._versions: dict[str, int] = {}
 
     def close(self) -> None:
         """Close the file."""
@@ -137,12 +145,13 @@ class SqliteBackend(MemoryBackend):
         if arn in self.executions:
             return self.executions[arn]
         row = self._db.execute(
-            "SELECT target, clock, state FROM executions WHERE arn = ?", (arn,)
+            "SELECT target, clock, version, state FROM executions WHERE arn = ?", (arn,)
         ).fetchone()
         if row is None:
             msg = f"no execution {arn!r} in {self.path}"
             raise StoreError(msg)
-        target, clock, raw = row
+        target, clock, version, raw = row
+        self._versions[arn] = version
         state = json.loads(raw)
         execution = _execution_from_json(arn, state)
         self.executions[arn] = execution
@@ -158,7 +167,12 @@ class SqliteBackend(MemoryBackend):
     # -- writing ------------------------------------------------------------------------
 
     def save(self, arn: str) -> None:
-        """Write one execution (and index its callbacks) in one transaction."""
+        """Write one execution (and index its callbacks) in one transaction.
+
+        Optimistic: if another process wrote the execution since it was read here (say, a
+        ``callback`` command resumed it while a ``--real-time`` run waited), nothing is
+        written and ``StoreConflictError`` is raised, rather than losing that change.
+        """
         execution = self.executions[arn]
         state = _execution_to_json(execution)
         state["records"] = [_record_to_json(r) for r in self.invocation_records.get(arn, ())]
@@ -171,11 +185,23 @@ class SqliteBackend(MemoryBackend):
             if o.callback_details is not None and o.callback_details.callback_id
         ]
         with self._transaction():
+            row = self._db.execute(
+                "SELECT version FROM executions WHERE arn = ?", (arn,)
+            ).fetchone()
+            expected = self._versions.get(arn)
+            if row is not None and row[0] != expected:
+                msg = (
+                    f"execution {arn} was changed by another process since it was read"
+                    f" from {self.path}; nothing was written"
+                )
+                raise StoreConflictError(msg)
+            version = 1 if row is None else row[0] + 1
             self._db.execute(
-                "INSERT INTO executions (arn, target, status, started, clock, real_time, state)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(arn) DO UPDATE SET target ="
+                "INSERT INTO executions"
+                " (arn, target, status, started, clock, real_time, version, state)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(arn) DO UPDATE SET target ="
                 " excluded.target, status = excluded.status, clock = excluded.clock,"
-                " state = excluded.state",
+                " version = excluded.version, state = excluded.state",
                 (
                     arn,
                     self.targets.get(arn),
@@ -183,9 +209,11 @@ class SqliteBackend(MemoryBackend):
                     (op.start_timestamp or self.now).isoformat(),
                     self.now.isoformat(),
                     int(not isinstance(self.clock, VirtualClock)),
+                    version,
                     json.dumps(state),
                 ),
             )
+            self._versions[arn] = version
             self._db.executemany(
                 "INSERT OR IGNORE INTO callbacks (callback_id, arn) VALUES (?, ?)", callbacks
             )
@@ -214,7 +242,18 @@ class SqliteBackend(MemoryBackend):
             return await super().checkpoint(params, logger)
         finally:
             if params.durable_execution_arn in self.executions:
-                self.save(params.durable_execution_arn)
+                self._save_checkpoint(params.durable_execution_arn)
+
+    def _save_checkpoint(self, arn: str) -> None:
+        try:
+            self.save(arn)
+        except StoreConflictError as error:
+            # The contract allows only CheckpointError: this one ends the invocation.
+            raise CheckpointError(
+                f"CheckpointDurableExecution failed: {error}",
+                retryable=False,
+                code="StoreConflict",
+            ) from error
 
     def complete_callback(self, callback_id: str, result: str | None = None) -> None:
         """Deliver a success to a stored callback and write it."""
@@ -254,6 +293,11 @@ class SqliteBackend(MemoryBackend):
     def end_execution(self, arn: str, status: OperationStatus) -> None:
         """Close the EXECUTION operation and write it."""
         super().end_execution(arn, status)
+        self.save(arn)
+
+    def record_invocation(self, arn: str, record: InvocationRecord) -> None:
+        """Keep the record and write it, so a later process numbers on from it."""
+        super().record_invocation(arn, record)
         self.save(arn)
 
     def _load_callback(self, callback_id: str) -> str:

@@ -65,3 +65,27 @@ async def test_a_stale_runner_stops_instead_of_overwriting(tmp_path: Path) -> No
         other.executions[parked.arn].woken = True  # as if its own timer had fired
         with pytest.raises(StoreConflictError):
             await LocalRunner(asks, other).resume(parked.arn)
+
+
+@pytest.mark.anyio
+async def test_checkpoints_are_written_off_the_event_loop(tmp_path: Path) -> None:
+    import threading
+
+    writers: list[int] = []
+
+    class Watched(SqliteBackend):
+        def _write(self, row: Any) -> None:
+            writers.append(threading.get_ident())
+            super()._write(row)
+
+    @durable_execution
+    async def steps(event: Any, ctx: DurableContext) -> int:
+        return await ctx.step(lambda _: 1, name="one") + await ctx.step(lambda _: 2, name="two")
+
+    with Watched(tmp_path / "store.sqlite3") as backend:
+        loop_thread = threading.get_ident()
+        result = await LocalRunner(steps, backend).run()
+        checkpoints = len(backend.checkpoint_calls)
+    assert result.result == 3
+    off_loop = [ident for ident in writers if ident != loop_thread]
+    assert len(off_loop) == checkpoints  # every checkpoint's write, and only those

@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 
 from durable_async._errors import CheckpointError
@@ -81,7 +83,8 @@ class SqliteBackend(MemoryBackend):
         super().__init__(page_size=page_size, clock=clock)
         self.path = Path(path)
         try:
-            self._db = sqlite3.connect(self.path, isolation_level=None)
+            # Checkpoints write from a worker thread; ``_lock`` serializes all use.
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as error:
             msg = f"cannot open the store {self.path}: {error}"
             raise StoreError(msg) from error
@@ -93,12 +96,14 @@ class SqliteBackend(MemoryBackend):
             raise StoreError(msg) from error
         #: Per execution: how to load its handler ("FILE.py:name"), runner bookkeeping.
         self.targets: dict[str, str | None] = {}
+        self._lock = threading.Lock()
         #: The version of each execution as read; a write expects the file to still hold it.
         self._versions: dict[str, int] = {}
 
     def close(self) -> None:
         """Close the file."""
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
     def __enter__(self) -> SqliteBackend:
         return self
@@ -108,22 +113,22 @@ class SqliteBackend(MemoryBackend):
 
     # -- reading the file ---------------------------------------------------------------
 
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
     def rows(self) -> Iterator[StoredExecution]:
         """Every stored execution, oldest first."""
         query = "SELECT arn, target, status, started, real_time FROM executions ORDER BY rowid"
-        for arn, target, status, started, real_time in self._db.execute(query):
+        for arn, target, status, started, real_time in self._query(query):
             yield StoredExecution(
                 arn, target, status, datetime.fromisoformat(started), bool(real_time)
             )
 
     def find(self, key: str) -> str:
         """The ARN of the execution whose ARN is ``key`` or ends with it."""
-        matches = [
-            str(row[0])
-            for row in self._db.execute(
-                "SELECT arn FROM executions WHERE arn = ? OR arn LIKE ?", (key, f"%{key}")
-            )
-        ]
+        arns = [str(arn) for (arn,) in self._query("SELECT arn FROM executions")]
+        matches = [arn for arn in arns if arn == key] or [a for a in arns if a.endswith(key)]
         if len(matches) != 1:
             problem = "no execution" if not matches else f"{len(matches)} executions"
             msg = f"{problem} in {self.path} matches {key!r}"
@@ -132,25 +137,23 @@ class SqliteBackend(MemoryBackend):
 
     def arn_for_callback(self, callback_id: str) -> str:
         """The execution that created ``callback_id``."""
-        row = self._db.execute(
-            "SELECT arn FROM callbacks WHERE callback_id = ?", (callback_id,)
-        ).fetchone()
-        if row is None:
+        rows = self._query("SELECT arn FROM callbacks WHERE callback_id = ?", (callback_id,))
+        if not rows:
             msg = f"no callback {callback_id!r} in {self.path}"
             raise StoreError(msg)
-        return str(row[0])
+        return str(rows[0][0])
 
     def load(self, arn: str) -> MemoryExecution:
         """Bring a stored execution into memory (its clock too, if virtual)."""
         if arn in self.executions:
             return self.executions[arn]
-        row = self._db.execute(
+        rows = self._query(
             "SELECT target, clock, version, state FROM executions WHERE arn = ?", (arn,)
-        ).fetchone()
-        if row is None:
+        )
+        if not rows:
             msg = f"no execution {arn!r} in {self.path}"
             raise StoreError(msg)
-        target, clock, version, raw = row
+        target, clock, version, raw = rows[0]
         self._versions[arn] = version
         state = json.loads(raw)
         execution = _execution_from_json(arn, state)
@@ -173,29 +176,43 @@ class SqliteBackend(MemoryBackend):
         ``callback`` command resumed it while a ``--real-time`` run waited), nothing is
         written and ``StoreConflictError`` is raised, rather than losing that change.
         """
+        self._write(self._snapshot(arn))
+
+    def _snapshot(self, arn: str) -> _Row:
+        """The row to write, taken on the caller's thread (the loop owns the state)."""
         execution = self.executions[arn]
         state = _execution_to_json(execution)
         state["records"] = [_record_to_json(r) for r in self.invocation_records.get(arn, ())]
         state["invoked"] = [[c, o, child] for (c, o), child in self.invoked.items() if c == arn]
         op = next(o for o in execution.operations.values() if o.type is OperationType.EXECUTION)
-        status = "RUNNING" if not op.status.is_terminal else op.status.value
-        callbacks = [
-            (o.callback_details.callback_id, arn)
-            for o in execution.operations.values()
-            if o.callback_details is not None and o.callback_details.callback_id
-        ]
-        with self._transaction():
-            row = self._db.execute(
-                "SELECT version FROM executions WHERE arn = ?", (arn,)
+        return _Row(
+            arn=arn,
+            target=self.targets.get(arn),
+            status="RUNNING" if not op.status.is_terminal else op.status.value,
+            started=(op.start_timestamp or self.now).isoformat(),
+            clock=self.now.isoformat(),
+            real_time=not isinstance(self.clock, VirtualClock),
+            state=json.dumps(state),
+            callbacks=tuple(
+                o.callback_details.callback_id
+                for o in execution.operations.values()
+                if o.callback_details is not None and o.callback_details.callback_id
+            ),
+        )
+
+    def _write(self, row: _Row) -> None:
+        """Write ``row`` if the file still holds the version this backend read."""
+        with self._lock, _Transaction(self._db):
+            found = self._db.execute(
+                "SELECT version FROM executions WHERE arn = ?", (row.arn,)
             ).fetchone()
-            expected = self._versions.get(arn)
-            if row is not None and row[0] != expected:
+            if found is not None and found[0] != self._versions.get(row.arn):
                 msg = (
-                    f"execution {arn} was changed by another process since it was read"
+                    f"execution {row.arn} was changed by another process since it was read"
                     f" from {self.path}; nothing was written"
                 )
                 raise StoreConflictError(msg)
-            version = 1 if row is None else row[0] + 1
+            version = 1 if found is None else found[0] + 1
             self._db.execute(
                 "INSERT INTO executions"
                 " (arn, target, status, started, clock, real_time, version, state)"
@@ -203,28 +220,26 @@ class SqliteBackend(MemoryBackend):
                 " excluded.target, status = excluded.status, clock = excluded.clock,"
                 " version = excluded.version, state = excluded.state",
                 (
-                    arn,
-                    self.targets.get(arn),
-                    status,
-                    (op.start_timestamp or self.now).isoformat(),
-                    self.now.isoformat(),
-                    int(not isinstance(self.clock, VirtualClock)),
+                    row.arn,
+                    row.target,
+                    row.status,
+                    row.started,
+                    row.clock,
+                    int(row.real_time),
                     version,
-                    json.dumps(state),
+                    row.state,
                 ),
             )
-            self._versions[arn] = version
             self._db.executemany(
-                "INSERT OR IGNORE INTO callbacks (callback_id, arn) VALUES (?, ?)", callbacks
+                "INSERT OR IGNORE INTO callbacks (callback_id, arn) VALUES (?, ?)",
+                [(callback_id, row.arn) for callback_id in row.callbacks],
             )
+            self._versions[row.arn] = version
 
     def save_all(self) -> None:
         """Write every execution in memory."""
         for arn in list(self.executions):
             self.save(arn)
-
-    def _transaction(self) -> Any:
-        return _Transaction(self._db)
 
     # -- every change is written --------------------------------------------------------
 
@@ -237,16 +252,18 @@ class SqliteBackend(MemoryBackend):
     async def checkpoint(
         self, params: CheckpointRequest, logger: logging.Logger
     ) -> CheckpointResponse:
-        """Apply as the memory backend does, then write the execution."""
+        """Apply as the memory backend does, then write the execution (off the loop)."""
+        arn = params.durable_execution_arn
         try:
             return await super().checkpoint(params, logger)
         finally:
-            if params.durable_execution_arn in self.executions:
-                self._save_checkpoint(params.durable_execution_arn)
+            if arn in self.executions:
+                # The file write leaves the loop: other steps keep running meanwhile.
+                await anyio.to_thread.run_sync(self._write_checkpoint, self._snapshot(arn))
 
-    def _save_checkpoint(self, arn: str) -> None:
+    def _write_checkpoint(self, row: _Row) -> None:
         try:
-            self.save(arn)
+            self._write(row)
         except StoreConflictError as error:
             # The contract allows only CheckpointError: this one ends the invocation.
             raise CheckpointError(
@@ -304,6 +321,20 @@ class SqliteBackend(MemoryBackend):
         arn = self.arn_for_callback(callback_id)
         self.load(arn)
         return arn
+
+
+@attrs.frozen
+class _Row:
+    """One execution as the ``executions`` table holds it, plus its callback IDs."""
+
+    arn: str
+    target: str | None
+    status: str
+    started: str
+    clock: str
+    real_time: bool
+    state: str
+    callbacks: tuple[str, ...]
 
 
 class _Transaction:

@@ -461,3 +461,16 @@ def test_a_store_that_cannot_be_used_is_a_usage_error(
     status, _, err = cli(capsys, "list", "--store", str(path))
     assert status == 2
     assert str(path) in err
+
+
+def test_replay_reports_recorded_operations_the_code_no_longer_reaches(
+    capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path
+) -> None:
+    _, out, _ = cli(capsys, "run", f"{SHOP}:broken", "--store", store, "--json")
+    file = tmp_path / "broken.json"
+    file.write_text(out)
+    status, out, _ = cli(capsys, "replay", f"{SHOP}:broken", str(file))
+    assert (status, out) == (0, "OK: the code replays the history to the same outcome\n")
+    status, out, _ = cli(capsys, "replay", f"{SHOP}:order", str(file))  # fails at once
+    assert status == 1
+    assert "ends FAILED without reaching the recorded STEP 'reserve'" in out

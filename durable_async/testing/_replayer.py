@@ -18,9 +18,10 @@ import attrs
 
 from durable_async._entry import DurableHandler
 from durable_async._errors import CheckpointError
+from durable_async._replay import replay_observer
 from durable_async._wire.enums import InvocationStatus, OperationStatus, OperationType
 from durable_async._wire.models import CheckpointRequest, CheckpointResponse, Operation
-from durable_async.testing._history import History
+from durable_async.testing._history import History, HistoryOperation
 from durable_async.testing._memory import MemoryBackend
 
 _NEW_OPERATION = "ReplayReachedNewOperation"
@@ -87,8 +88,13 @@ async def replay(handler: DurableHandler[Any], history: History) -> ReplayOutcom
     state = backend.executions[arn]
     for op in history:  # the recording as the service would hand it to a new invocation
         state.operations[op.id] = op.operation
+    reached: set[str] = set()
     runner = LocalRunner(handler, backend, max_invocations=1)
-    result = await runner.resume(arn, skip_time=False)
+    token = replay_observer.set(lambda op: reached.add(op.id))
+    try:
+        result = await runner.resume(arn, skip_time=False)
+    finally:
+        replay_observer.reset(token)
     replayed = len(history)
     error = result.error
     if error is not None and error.type and "NonDeterministicExecutionError" in error.type:
@@ -103,6 +109,14 @@ async def replay(handler: DurableHandler[Any], history: History) -> ReplayOutcom
         return ReplayOutcome(True, replayed=replayed, reached_end=True)
     if result.status is InvocationStatus.PENDING:
         return ReplayOutcome(True, replayed=replayed, reached_end=True)
+    skipped = _first_skipped(history, reached)
+    if skipped is not None:
+        problem = (
+            f"the code now ends {result.status.value} without reaching the recorded "
+            f"{skipped.type.value} {skipped.name!r} (id {skipped.id})"
+            + (f"; it failed with {error.type}: {error.message}" if error is not None else "")
+        )
+        return ReplayOutcome(False, problem, replayed)
     if execution is not None and execution.status.is_terminal:
         expected = (
             InvocationStatus.SUCCEEDED
@@ -120,3 +134,21 @@ async def replay(handler: DurableHandler[Any], history: History) -> ReplayOutcom
         problem = f"the code now ends {result.status.value} where the recording was still running"
         return ReplayOutcome(False, problem, replayed)
     return ReplayOutcome(True, replayed=replayed)
+
+
+def _first_skipped(history: History, reached: set[str]) -> HistoryOperation | None:
+    """A recorded operation the finished code never issued, where it had to.
+
+    Children of a finished context that was not re-run are skipped legitimately (the
+    SDK returns the context's stored result); top-level operations, and children of
+    contexts the code re-entered and left unfinished, are not.
+    """
+    for node in history:
+        if node.id in reached:
+            continue
+        parent = node.operation.parent_id
+        if parent is None:
+            return node
+        if parent in reached and not history.by_id(parent).status.is_terminal:
+            return node
+    return None

@@ -474,3 +474,16 @@ def test_replay_reports_recorded_operations_the_code_no_longer_reaches(
     status, out, _ = cli(capsys, "replay", f"{SHOP}:order", str(file))  # fails at once
     assert status == 1
     assert "ends FAILED without reaching the recorded STEP 'reserve'" in out
+
+
+def test_replay_checks_every_history_given_and_fails_if_any_differs(
+    capsys: pytest.CaptureFixture[str], recorded: str, store: str, tmp_path: Path
+) -> None:
+    _, out, _ = cli(capsys, "run", f"{SHOP}:broken", "--store", store, "--json")
+    other = tmp_path / "broken.json"
+    other.write_text(out)
+    status, out, _ = cli(capsys, "replay", f"{SHOP}:order", recorded, str(other))
+    assert status == 1
+    first, second = out.splitlines()
+    assert first == f"{recorded}: OK: the code replays the history to the same outcome"
+    assert second.startswith(f"{other}: NON-DETERMINISTIC")

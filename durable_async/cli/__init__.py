@@ -50,7 +50,9 @@ def _parser() -> argparse.ArgumentParser:
         "replay", help="replay a recorded history against the current code"
     )
     replay.add_argument("target", metavar="FILE.py:handler")
-    replay.add_argument("file", metavar="HISTORY.json")
+    replay.add_argument(
+        "files", nargs="+", metavar="HISTORY.json", help="one or more recorded histories"
+    )
 
     callback = commands.add_parser("callback", help="answer a callback and resume its workflow")
     callback.add_argument("action", choices=["succeed", "fail", "heartbeat"])

@@ -291,7 +291,11 @@ def _replay(args: argparse.Namespace) -> int:
     from durable_async.testing._replayer import replay
 
     handler, _, _ = load_target(args.target)
-    history = load_history_file(args.file)
-    outcome = asyncio.run(replay(handler, history))
-    sys.stdout.write(f"{outcome}\n")
-    return 0 if outcome.ok else 1
+    histories = [(file, load_history_file(file)) for file in args.files]
+    failed = 0
+    for file, history in histories:
+        outcome = asyncio.run(replay(handler, history))
+        failed += not outcome.ok
+        prefix = f"{file}: " if len(histories) > 1 else ""
+        sys.stdout.write(f"{prefix}{outcome}\n")
+    return 1 if failed else 0

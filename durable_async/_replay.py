@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Any
 
 from durable_async._errors import NonDeterministicExecutionError
@@ -12,6 +13,12 @@ from durable_async._wire.enums import OperationType
 from durable_async._wire.models import Operation
 
 _structure_operation = operation_from_wire()
+
+#: Told of each recorded operation the code reaches; ``durable_async.testing.replay``
+#: sets it to find recorded operations the current code no longer issues.
+replay_observer: ContextVar[Callable[[Operation], None] | None] = ContextVar(
+    "durable_async_replay_observer", default=None
+)
 
 
 class OperationLog:
@@ -74,6 +81,9 @@ class OperationLog:
             raise NonDeterministicExecutionError(
                 _describe_mismatch(recorded, identity), identity.id
             )
+        observe = replay_observer.get()
+        if observe is not None:
+            observe(recorded)
         return recorded
 
 

@@ -2,7 +2,7 @@
 
 Each invocation gets the event Lambda would send; when the handler suspends, the runner
 jumps the backend's virtual clock to the next timer and invokes again, so a handler that
-waits an hour runs in milliseconds. Nothing sleeps.
+waits an hour runs in milliseconds. Nothing sleeps (unless the clock is a ``RealClock``).
 """
 
 from __future__ import annotations
@@ -14,12 +14,15 @@ from typing import Any
 
 import attrs
 
-from durable_async._client.memory import MemoryBackend
+from durable_async._clock import clock_override
 from durable_async._entry import DurableHandler
 from durable_async._errors import BackendError, InvocationTimeoutError
 from durable_async._wire.converter import from_wire, to_wire
-from durable_async._wire.enums import InvocationStatus
+from durable_async._wire.enums import InvocationStatus, OperationStatus, OperationType
 from durable_async._wire.models import ErrorObject, InvocationOutput, Operation
+from durable_async.testing._clock import Clock
+from durable_async.testing._history import History, InvocationRecord
+from durable_async.testing._memory import MemoryBackend
 
 
 @attrs.define
@@ -48,18 +51,48 @@ class ExecutionResult:
     status: InvocationStatus
     result: Any
     error: ErrorObject | None
+    #: How many invocations this ``run``/``resume`` call made.
     invocations: int
     outputs: tuple[InvocationOutput, ...]
     operations: tuple[Operation, ...]
     arn: str
+    #: Every operation by name, index and ID, and every invocation of the execution so far.
+    history: History
+    #: IDs of callbacks still waiting for an answer (``runner.complete_callback``).
+    open_callbacks: tuple[str, ...] = ()
 
+    def __str__(self) -> str:
+        head = f"{self.status.value}"
+        if self.status is InvocationStatus.SUCCEEDED:
+            head += f": {json.dumps(self.result)}"
+        elif self.error is not None:
+            head += f": {self.error.type or 'Error'}: {self.error.message or ''}"
+        return f"{head}\n{self.history}"
+
+
+_TERMINAL = {
+    InvocationStatus.SUCCEEDED: OperationStatus.SUCCEEDED,
+    InvocationStatus.FAILED: OperationStatus.FAILED,
+}
+#: Kinds of operation an invocation can be suspended on (what the service waits for).
+_WAITING = {
+    OperationType.WAIT: OperationStatus.STARTED,
+    OperationType.STEP: OperationStatus.PENDING,
+    OperationType.CALLBACK: OperationStatus.STARTED,
+    OperationType.CHAINED_INVOKE: OperationStatus.STARTED,
+}
 
 #: The service fails a chained invocation whose target returns more than 1 MiB.
 _INVOKE_RESULT_LIMIT = 1024 * 1024
 
 
 class LocalRunner:
-    """Runs a ``DurableHandler`` against a ``MemoryBackend`` until it ends or stalls."""
+    """Runs a ``DurableHandler`` against a ``MemoryBackend`` until it ends or stalls.
+
+    Shaped after Temporal's time-skipping test environment: ``run`` skips time to each
+    next timer; ``run_until_suspension`` stops where the handler first waits for time
+    or for the outside world, so a test can look, answer callbacks, and ``resume``.
+    """
 
     def __init__(
         self,
@@ -69,9 +102,13 @@ class LocalRunner:
         functions: Mapping[str, DurableHandler[Any]] | None = None,
         max_invocations: int = 100,
         pause_on_callbacks: bool = False,
+        clock: Clock | None = None,
     ) -> None:
+        if backend is not None and clock is not None and backend.clock is not clock:
+            msg = "pass the clock to the MemoryBackend: a run has one clock"
+            raise ValueError(msg)
         self.handler = handler
-        self.backend = backend or MemoryBackend()
+        self.backend = backend if backend is not None else MemoryBackend(clock=clock)
         #: Targets of ``ctx.invoke`` by function name; each runs as its own execution.
         self.functions = dict(functions or {})
         self.max_invocations = max_invocations
@@ -79,12 +116,47 @@ class LocalRunner:
         #: can answer it (then ``resume``); by default time jumps to its timeout.
         self.pause_on_callbacks = pause_on_callbacks
         self._tenant_id: str | None = None
-        #: Executions started for chained invocations: (caller ARN, operation ID) -> ARN.
-        self._invoked: dict[tuple[str, str], str] = {}
+
+    @property
+    def clock(self) -> Clock:
+        """The run's one clock (the backend's)."""
+        return self.backend.clock
+
+    def register(self, function_name: str, handler: DurableHandler[Any]) -> None:
+        """Make ``handler`` the target of ``ctx.invoke(function_name, ...)``."""
+        self.functions[function_name] = handler
+
+    # -- the outside world --------------------------------------------------------------
+
+    def complete_callback(
+        self, callback_id: str, result: Any = None, *, raw: str | None = None
+    ) -> None:
+        """Answer a callback with ``result`` (JSON-encoded) or a ``raw`` payload."""
+        payload = raw if raw is not None else None if result is None else json.dumps(result)
+        self.backend.complete_callback(callback_id, payload)
+
+    def fail_callback(
+        self,
+        callback_id: str,
+        message: str,
+        *,
+        error_type: str | None = None,
+        data: str | None = None,
+    ) -> None:
+        """Answer a callback with a failure, as ``SendDurableExecutionCallbackFailure``."""
+        error = ErrorObject(message=message, type=error_type, data=data)
+        self.backend.fail_callback(callback_id, error)
+
+    def heartbeat_callback(self, callback_id: str) -> None:
+        """Push back a callback's heartbeat deadline."""
+        self.backend.heartbeat_callback(callback_id)
+
+    # -- running ------------------------------------------------------------------------
 
     def event(self, arn: str) -> dict[str, Any]:
         """The invocation input Lambda would send now, first page inline."""
         execution = self.backend.executions[arn]
+        self.backend.take_wakeup(arn)  # this invocation sees everything changed so far
         page = self.backend.page(execution, None)
         state: dict[str, Any] = {"Operations": [_json_operation(op) for op in page.operations]}
         if page.next_marker:
@@ -97,15 +169,25 @@ class LocalRunner:
 
     async def run(self, input_value: Any = None, *, arn: str | None = None) -> ExecutionResult:
         """Start an execution with ``input_value`` and drive it to a terminal state."""
-        payload = None if input_value is None else json.dumps(input_value)
-        arn = self.backend.start_execution(payload, arn=arn)
-        return await self.resume(arn)
+        return await self.resume(self.start(input_value, arn=arn))
 
-    async def resume(self, arn: str) -> ExecutionResult:
+    async def run_until_suspension(
+        self, input_value: Any = None, *, arn: str | None = None
+    ) -> ExecutionResult:
+        """Start an execution and run it until it waits on time or the outside world."""
+        return await self.resume(self.start(input_value, arn=arn), skip_time=False)
+
+    def start(self, input_value: Any = None, *, arn: str | None = None) -> str:
+        """Create the execution (input JSON-encoded) without invoking it; its ARN."""
+        payload = None if input_value is None else json.dumps(input_value)
+        return self.backend.start_execution(payload, arn=arn)
+
+    async def resume(self, arn: str, *, skip_time: bool = True) -> ExecutionResult:
         """Keep invoking ``arn`` until it ends or nothing is due.
 
-        A failed invocation (a retryable backend error, a timeout) is retried as Lambda
-        would; if the last allowed invocation fails too, its error is raised.
+        With ``skip_time=False`` it stops instead of moving the clock. A failed invocation
+        (a retryable backend error, a timeout) is retried as Lambda would; if the last
+        allowed invocation fails too, its error is raised.
         """
         outputs: list[InvocationOutput] = []
         invocations = 0
@@ -113,32 +195,60 @@ class LocalRunner:
         while invocations < self.max_invocations:
             invocations += 1
             try:
-                raw = await self.handler.invoke_async(
-                    self.event(arn),
-                    FakeLambdaContext(tenant_id=self._tenant_id),
-                    client=self.backend,
-                )
+                output = await self._invoke_once(arn)
             except (BackendError, InvocationTimeoutError) as error:
                 failure = error
                 continue  # Lambda retries a failed invocation
             failure = None
-            output = from_wire(raw, InvocationOutput)
             outputs.append(output)
             if output.status is not InvocationStatus.PENDING:
+                self.backend.end_execution(arn, _TERMINAL[output.status])
                 return self._result(arn, output, invocations, outputs)
-            if await self._run_invoked(arn):
-                continue
+            if await self._run_invoked(arn, skip_time) or self.backend.take_wakeup(arn):
+                continue  # something changed meanwhile (another runner's jump fired a timer)
             if self.pause_on_callbacks and self.backend.open_callbacks(arn):
                 break
             due = self.backend.next_due(arn)
-            if due is None:
+            if due is None or (not skip_time and due > self.clock.now()):
                 break
-            self.backend.advance_to(due)
+            await self.clock.wait_until(due)
+            self.backend.fire_due()
         if failure is not None:
             raise failure
         return self._result(arn, outputs[-1] if outputs else None, invocations, outputs)
 
-    async def _run_invoked(self, arn: str) -> bool:
+    async def _invoke_once(self, arn: str) -> InvocationOutput:
+        execution = self.backend.executions[arn]
+        resumed_by = tuple(execution.changed_outside)
+        started = self.clock.now()
+        event = self.event(arn)
+        token = clock_override.set(self.clock.now)
+        try:
+            raw = await self.handler.invoke_async(
+                event, FakeLambdaContext(tenant_id=self._tenant_id), client=self.backend
+            )
+        finally:
+            clock_override.reset(token)
+        output = from_wire(raw, InvocationOutput)
+        suspended_on: tuple[str, ...] = ()
+        if output.status is InvocationStatus.PENDING:
+            suspended_on = tuple(
+                op.id for op in execution.operations.values() if _WAITING.get(op.type) is op.status
+            )
+        self.backend.record_invocation(
+            arn,
+            InvocationRecord(
+                index=len(self.backend.invocation_records.get(arn, ())) + 1,
+                started=started,
+                ended=self.clock.now(),
+                status=output.status,
+                resumed_by=resumed_by,
+                suspended_on=suspended_on,
+            ),
+        )
+        return output
+
+    async def _run_invoked(self, arn: str, skip_time: bool) -> bool:
         """Drive registered targets of pending chained invocations; report any that ended.
 
         Each target runs as its own execution with the invoke's tenant, and is resumed (not
@@ -158,12 +268,13 @@ class LocalRunner:
                 pause_on_callbacks=self.pause_on_callbacks,
             )
             runner._tenant_id = pending.tenant_id
-            runner._invoked = self._invoked
             key = (arn, pending.operation_id)
-            child_arn = self._invoked.get(key)
+            child_arn = self.backend.invoked.get(key)
             if child_arn is None:
-                child_arn = self._invoked[key] = self.backend.start_execution(pending.payload)
-            outcome = await runner.resume(child_arn)
+                child_arn = self.backend.invoked[key] = self.backend.start_execution(
+                    pending.payload
+                )
+            outcome = await runner.resume(child_arn, skip_time=skip_time)
             if outcome.status is InvocationStatus.SUCCEEDED:
                 raw = None if outcome.result is None else json.dumps(outcome.result)
                 if raw is not None and len(raw.encode("utf-8")) > _INVOKE_RESULT_LIMIT:
@@ -208,14 +319,17 @@ class LocalRunner:
         error = output.error if output else None
         if error is None and execution.result_update is not None:
             error = execution.result_update.error
+        operations = tuple(execution.operations.values())
         return ExecutionResult(
             status=status,
             result=result,
             error=error,
             invocations=invocations,
             outputs=tuple(outputs),
-            operations=tuple(execution.operations.values()),
+            operations=operations,
             arn=arn,
+            history=History(operations, self.backend.invocation_records.get(arn, ()), arn=arn),
+            open_callbacks=tuple(self.backend.open_callbacks(arn)),
         )
 
 

@@ -1,8 +1,9 @@
 """An in-memory backend that records operations the way the service does.
 
 For tests and local runs: it chains checkpoint tokens, applies updates with the service's
-status transitions, keeps time on a virtual clock that only moves when told to, and can
-be told to withdraw a token or fail a call, so SDK logic is testable without I/O.
+status transitions, keeps time on an injected clock (virtual by default: it only moves when
+told to), and can be told to withdraw a token or fail a call, so SDK logic is testable
+without I/O.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import attrs
 
+from durable_async._client.base import DurableExecutionClient
 from durable_async._errors import CheckpointError, ExecutionStateError
 from durable_async._wire.enums import (
     OperationAction,
@@ -32,11 +34,10 @@ from durable_async._wire.models import (
     Operation,
     OperationUpdate,
 )
+from durable_async.testing._clock import Clock, VirtualClock
+from durable_async.testing._history import InvocationRecord
+from durable_async.testing._service_rules import timer, transition, validate
 
-from .base import DurableExecutionClient
-from .service_rules import timer, transition, validate
-
-_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 _ARN_PREFIX = "arn:aws:lambda:us-east-1:123456789012:function:local:$LATEST/durable-execution/local"
 
 
@@ -58,6 +59,9 @@ class MemoryExecution:
     #: Operations changed from outside (timers, callbacks, invokes) since the last
     #: checkpoint response; the next response carries them, as the service's does.
     changed_outside: set[str] = attrs.Factory(set)
+    #: Something changed from outside since the last invocation began: the service would
+    #: invoke the function again (cleared by ``take_wakeup``).
+    woken: bool = False
 
 
 @attrs.frozen
@@ -74,14 +78,20 @@ class PendingInvoke:
 class MemoryBackend(DurableExecutionClient):
     """``DurableExecutionClient`` kept in a dict, with a virtual clock."""
 
-    def __init__(self, *, page_size: int = 1000) -> None:
+    def __init__(self, *, page_size: int = 1000, clock: Clock | None = None) -> None:
         self.executions: dict[str, MemoryExecution] = {}
-        self.now: datetime = _EPOCH
+        #: The one clock of a local run: operation timestamps, timers, ``ctx.now()``.
+        self.clock: Clock = clock if clock is not None else VirtualClock()
         self.page_size = page_size
         #: Every ``checkpoint`` request received, in order.
         self.checkpoint_calls: list[CheckpointRequest] = []
         self.state_calls: list[GetExecutionStateRequest] = []
         self._faults: list[Callable[[CheckpointRequest], CheckpointResponse | None]] = []
+        #: The local runner's bookkeeping, kept here so any runner on this backend (or a
+        #: later process, for a stored backend) continues it: invocations per execution,
+        #: and the execution started for each chained invoke (caller ARN, operation ID).
+        self.invocation_records: dict[str, list[InvocationRecord]] = {}
+        self.invoked: dict[tuple[str, str], str] = {}
 
     # -- setting up -------------------------------------------------------------------
 
@@ -119,6 +129,11 @@ class MemoryBackend(DurableExecutionClient):
 
     # -- the clock --------------------------------------------------------------------
 
+    @property
+    def now(self) -> datetime:
+        """The clock's current time."""
+        return self.clock.now()
+
     def next_due(self, arn: str) -> datetime | None:
         """When the earliest timer (wait end, retry, callback timeout) fires."""
         execution = self.executions[arn]
@@ -130,7 +145,11 @@ class MemoryBackend(DurableExecutionClient):
 
     def advance_to(self, when: datetime) -> None:
         """Move the clock to ``when`` and fire every timer due by then."""
-        self.now = max(self.now, when)
+        self.clock.advance_to(when)
+        self.fire_due()
+
+    def fire_due(self) -> None:
+        """Fire every timer due by now, in every execution (each is woken for it)."""
         for execution in self.executions.values():
             for op_id, op in list(execution.operations.items()):
                 due = timer(op)
@@ -143,6 +162,7 @@ class MemoryBackend(DurableExecutionClient):
                 else:
                     execution.operations[op_id] = attrs.evolve(op, status=OperationStatus.READY)
                 execution.changed_outside.add(op_id)
+                execution.woken = True
             for op_id, (deadline, heartbeat) in list(execution.callback_timers.items()):
                 if execution.operations[op_id].status is not OperationStatus.STARTED:
                     continue
@@ -154,6 +174,20 @@ class MemoryBackend(DurableExecutionClient):
     def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds``."""
         self.advance_to(self.now + timedelta(seconds=seconds))
+
+    def record_invocation(self, arn: str, record: InvocationRecord) -> None:
+        """Keep the runner's record of one invocation of ``arn``."""
+        self.invocation_records.setdefault(arn, []).append(record)
+
+    def take_wakeup(self, arn: str) -> bool:
+        """Whether ``arn`` changed from outside since last asked (and clear the mark).
+
+        Runners sharing a backend need it: one runner's clock jump fires every
+        execution's due timers, and the others must invoke again, not look for a timer.
+        """
+        execution = self.executions[arn]
+        woken, execution.woken = execution.woken, False
+        return woken
 
     # -- the outside world ------------------------------------------------------------
 
@@ -223,6 +257,7 @@ class MemoryBackend(DurableExecutionClient):
             callback_details=CallbackDetails(callback_id, result, error),
         )
         execution.changed_outside.add(op_id)
+        execution.woken = True
 
     def pending_invokes(self, arn: str) -> list[PendingInvoke]:
         """Chained invocations of ``arn`` that were started and have not ended."""
@@ -265,6 +300,16 @@ class MemoryBackend(DurableExecutionClient):
             chained_invoke_details=ChainedInvokeDetails(result, error),
         )
         execution.changed_outside.add(operation_id)
+        execution.woken = True
+
+    def end_execution(self, arn: str, status: OperationStatus) -> None:
+        """Close the EXECUTION operation as the service does when the invocation returns."""
+        execution = self.executions[arn]
+        for op_id, op in execution.operations.items():
+            if op.type is OperationType.EXECUTION and not op.status.is_terminal:
+                execution.operations[op_id] = attrs.evolve(
+                    op, status=status, end_timestamp=self.now
+                )
 
     # -- the contract -----------------------------------------------------------------
 

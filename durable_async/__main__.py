@@ -1,0 +1,7 @@
+"""``python -m durable_async``: the ``durable-async`` command."""
+
+import sys
+
+from durable_async.cli import main
+
+sys.exit(main())

@@ -21,6 +21,7 @@ import anyio
 
 from durable_async._client.base import DurableExecutionClient
 from durable_async._context import DurableContext
+from durable_async._errors import ValidationError
 from durable_async._invocation import Invocation
 from durable_async._operations._common import is_async_callable
 
@@ -116,7 +117,11 @@ class DurableHandler(Generic[R]):
         logger: logging.Logger | None = None,
         max_threads: int = DEFAULT_MAX_THREADS,
         plugins: Iterable[object] | None = None,
+        pipelined: bool = False,
     ) -> None:
+        if not isinstance(pipelined, bool):
+            msg = f"pipelined must be True or False, got: {pipelined!r}"
+            raise ValidationError(msg)
         if not is_async_callable(func):
             msg = (
                 f"durable_execution wraps an `async def handler(event, ctx)`; "
@@ -129,6 +134,7 @@ class DurableHandler(Generic[R]):
         self._logger = logger or _DEFAULT_LOGGER
         self._max_threads = max_threads
         self._plugins = _load_plugins(plugins)
+        self._pipelined = pipelined
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
         """Run one invocation to completion on the process's persistent loop."""
@@ -160,6 +166,7 @@ class DurableHandler(Generic[R]):
             logger=self._logger,
             limiter=resources.limiter(self._max_threads),
             plugins=self._plugins,
+            pipelined=self._pipelined,
         )
         return await invocation.run(event, lambda_context)
 
@@ -177,6 +184,7 @@ def durable_execution(
     logger: logging.Logger | None = None,
     max_threads: int = DEFAULT_MAX_THREADS,
     plugins: Iterable[object] | None = None,
+    pipelined: bool = False,
 ) -> Callable[[Callable[[Any, DurableContext], Awaitable[R]]], DurableHandler[R]]: ...
 
 
@@ -188,6 +196,7 @@ def durable_execution(
     logger: logging.Logger | None = None,
     max_threads: int = DEFAULT_MAX_THREADS,
     plugins: Iterable[object] | None = None,
+    pipelined: bool = False,
 ) -> Any:
     """Turn ``async def handler(event, ctx)`` into a durable Lambda handler.
 
@@ -196,11 +205,19 @@ def durable_execution(
     that run plain (non-async) step bodies. ``plugins`` are instrumentation plugins or
     plugin factories (see ``DurableInstrumentationPlugin``); those named in the
     ``DURABLE_EXECUTION_PLUGINS`` environment variable are added after them.
+    ``pipelined=True`` lets at-least-once steps go on before their results are recorded
+    (fewer round trips than steps; a crash can re-run more of them: see the README);
+    ``StepConfig(pipelined=...)`` overrides it per step.
     """
 
     def wrap(f: Callable[[Any, DurableContext], Awaitable[R]]) -> DurableHandler[R]:
         return DurableHandler(
-            f, client=client, logger=logger, max_threads=max_threads, plugins=plugins
+            f,
+            client=client,
+            logger=logger,
+            max_threads=max_threads,
+            plugins=plugins,
+            pipelined=pipelined,
         )
 
     return wrap(func) if func is not None else wrap

@@ -95,8 +95,10 @@ class Invocation:
         logger: logging.Logger,
         limiter: anyio.CapacityLimiter,
         plugins: tuple[object, ...] = (),
+        pipelined: bool = False,
     ) -> None:
         self._handler = handler
+        self._pipelined = pipelined
         self._plugins = plugins
         self._client = client
         self._logger = logger
@@ -149,6 +151,7 @@ class Invocation:
             lambda_context=lambda_context,
             logger=self._logger,
             plugins=plugins,
+            pipelined=self._pipelined,
         )
         if plugins is None:
             return await self._run(rt, input_value)

@@ -24,6 +24,7 @@ pipelined ones before it.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import uuid
@@ -108,8 +109,13 @@ class CheckpointBatcher:
         *,
         max_batch_bytes: int = MAX_BATCH_BYTES,
         max_batch_updates: int = MAX_BATCH_UPDATES,
+        context: contextvars.Context | None = None,
     ) -> None:
         self._client = client
+        #: The context the flush task runs in; it is started with the first update, so an
+        #: invocation that checkpoints nothing pays for no task.
+        self._context = context
+        self._flusher: asyncio.Task[None] | None = None
         self._arn = durable_execution_arn
         self._token = checkpoint_token
         self._log = log
@@ -132,6 +138,11 @@ class CheckpointBatcher:
         self.completed = False
         #: ``CheckpointDurableExecution`` calls made, for statistics and tests.
         self.calls = 0
+
+    @property
+    def flusher(self) -> asyncio.Task[None] | None:
+        """The flush task, once an update has been queued."""
+        return self._flusher
 
     @property
     def checkpoint_token(self) -> str:
@@ -165,7 +176,7 @@ class CheckpointBatcher:
         else:
             self._queue.append(_Queued(update, update_size(update), None))
             self._urgent += 1
-        self._wake.set()
+        self._wake_flusher()
 
     async def commit(self, update: OperationUpdate) -> None:
         """Queue an update and return once the service has recorded it."""
@@ -173,8 +184,15 @@ class CheckpointBatcher:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Queued(update, update_size(update), future))
         self._urgent += 1
-        self._wake.set()
+        self._wake_flusher()
         await future
+
+    def _wake_flusher(self) -> None:
+        self._wake.set()
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(
+                self.run(), name="durable_async checkpoint flusher", context=self._context
+            )
 
     async def pipeline(self, update: OperationUpdate) -> None:
         """Queue an update the caller need not wait for, unless a full batch is waiting.
@@ -218,9 +236,13 @@ class CheckpointBatcher:
             if self.stopped:
                 return
 
-    async def close(self, flusher: asyncio.Task[None]) -> None:
-        """Send what is still queued, then stop the flush task ``flusher``."""
+    async def close(self) -> None:
+        """Send what is still queued, then stop the flush task."""
         self._closing = True
+        flusher = self._flusher
+        if flusher is None:
+            self._running = False  # nothing was ever queued, and nothing may be now
+            return
         self._wake.set()
         try:
             await asyncio.shield(flusher)

@@ -30,6 +30,7 @@ from durable_async import (
     durable_execution,
 )
 from durable_async import _batcher as batcher_module
+from durable_async._batcher import MAX_BATCH_UPDATES
 from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
 from durable_async._wire.models import CheckpointRequest, CheckpointResponse
 from durable_async.testing import LocalRunner, MemoryBackend
@@ -53,20 +54,22 @@ class LatentBackend(MemoryBackend):
 
 
 class HangingBackend(LatentBackend):
-    """Hangs call number ``hang_at`` (1-based) forever, before recording anything."""
+    """Holds call number ``hang_at`` (1-based) in flight until ``release`` is set."""
 
     def __init__(self, hang_at: int, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.hang_at = hang_at
         self.hung = asyncio.Event()
+        self.release = asyncio.Event()
+        self.held: CheckpointRequest | None = None
 
     async def checkpoint(
         self, params: CheckpointRequest, logger: logging.Logger
     ) -> CheckpointResponse:
         if len(self.checkpoint_calls) + 1 == self.hang_at:
-            self.checkpoint_calls.append(params)
+            self.held = params
             self.hung.set()
-            await asyncio.Event().wait()  # in flight until the invocation is abandoned
+            await self.release.wait()  # in flight (or abandoned with the invocation)
         return await super().checkpoint(params, logger)
 
 
@@ -194,6 +197,32 @@ async def test_crash_with_unacknowledged_updates_reruns_only_those_steps() -> No
     assert succeeded_steps(backend, arn) == {f"s{i}" for i in range(n)}
     assert {i for i, count in runs.items() if count == 2} == set(range(len(recorded), n))
     assert {i for i, count in runs.items() if count == 1} == set(range(len(recorded)))
+
+
+@pytest.mark.anyio
+async def test_pipelined_steps_wait_once_a_full_batch_is_queued() -> None:
+    """What a crash can cost is bounded: the call in flight and one full batch behind it."""
+    n = 400
+    runs: Counter[int] = Counter()
+    handler = counting_handler(n, runs, pipelined=True)
+    backend = HangingBackend(hang_at=1, turns=0)
+    arn = start(backend)
+
+    invocation = asyncio.create_task(invoke_once(handler, backend, arn))
+    await backend.hung.wait()
+    for _ in range(10 * n):  # loop turns enough for every step to run, were none held back
+        await asyncio.sleep(0)
+    ran = sum(runs.values())
+    assert ran < n
+    assert backend.held is not None
+    queued = 2 * ran - len(backend.held.updates)
+    # The step that found a full batch queued waits with its START and SUCCEED queued too.
+    assert MAX_BATCH_UPDATES <= queued <= MAX_BATCH_UPDATES + 2
+
+    backend.release.set()
+    output = await invocation
+    assert output == {"Status": "SUCCEEDED", "Result": str(sum(range(1, n + 1)))}
+    assert set(runs.values()) == {1}
 
 
 @pytest.mark.anyio

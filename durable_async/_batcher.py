@@ -1,17 +1,30 @@
 """The checkpoint batcher: one flush task turns queued updates into few API calls.
 
-Updates come in two kinds. *Awaited* ones (a step's result) resolve their caller once the
-service has recorded them. *Fire-and-forget* ones (an at-least-once step's START) only need
-to reach the service eventually. Nothing here sleeps on a timer: the flush task wakes when
-an update is queued, lets the event loop run until no new update arrives in a turn (so
-ready siblings of a ``gather`` join the same batch), and sends. While a call is in flight,
-new updates queue up for the next one; calls are serial because each consumes the
-checkpoint token the previous one returned.
+Updates come in three kinds. *Awaited* ones (a step's result) resolve their caller once the
+service has recorded them. *Fire-and-forget* ones (a wait's START) only need to reach the
+service eventually. *Deferred* ones (an at-least-once step's START) are fire-and-forget
+updates that are worth waiting for company: alone in the queue, they wait up to one
+checkpoint round trip (the last call's duration) for the step's result, so a step whose
+body is shorter than a round trip, async or run in a thread, costs one call, while a
+longer body still has its START recorded as it runs.
+
+The flush task wakes when an update is queued, lets the event loop run until no new update
+arrives in a turn (so ready siblings of a ``gather`` join the same batch), and sends. While
+a call is in flight, new updates queue up for the next one; calls are serial because each
+consumes the checkpoint token the previous one returned, and updates go out in the order
+they were queued (so parents and STARTs always precede their children and ends).
+
+*Pipelined* updates (see ``pipeline``) are how pipelined steps go on without waiting:
+queued like fire-and-forget ones unless a full batch is already waiting. Because the order
+is kept, a recorded update implies every update queued before it is recorded too, and any
+awaited update (an at-most-once START, a callback, the end of the invocation) waits for all
+pipelined ones before it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import uuid
@@ -34,6 +47,10 @@ MAX_BATCH_BYTES = 750 * 1024
 MAX_BATCH_UPDATES = 250
 #: Turns the flush task yields, at most, for siblings to join a batch.
 JOIN_TURNS = 8
+#: How long a deferred update alone in the queue waits for company: the duration of the
+#: last checkpoint call, within these bounds (seconds); before any call, the initial value.
+HOLD_BOUNDS = (0.001, 0.2)
+HOLD_INITIAL = 0.01
 _UPDATE_OVERHEAD = 400
 
 
@@ -62,14 +79,20 @@ def _broken_contract(exc: BaseException) -> CheckpointError:
 
 
 class _Queued:
-    __slots__ = ("future", "size", "update")
+    __slots__ = ("due", "future", "size", "update")
 
     def __init__(
-        self, update: OperationUpdate, size: int, future: asyncio.Future[None] | None
+        self,
+        update: OperationUpdate,
+        size: int,
+        future: asyncio.Future[None] | None,
+        due: float | None = None,
     ) -> None:
         self.update = update
         self.size = size
         self.future = future
+        #: Loop time until which a deferred update may wait for company; None: send soon.
+        self.due = due
 
 
 class CheckpointBatcher:
@@ -86,8 +109,13 @@ class CheckpointBatcher:
         *,
         max_batch_bytes: int = MAX_BATCH_BYTES,
         max_batch_updates: int = MAX_BATCH_UPDATES,
+        context: contextvars.Context | None = None,
     ) -> None:
         self._client = client
+        #: The context the flush task runs in; it is started with the first update, so an
+        #: invocation that checkpoints nothing pays for no task.
+        self._context = context
+        self._flusher: asyncio.Task[None] | None = None
         self._arn = durable_execution_arn
         self._token = checkpoint_token
         self._log = log
@@ -96,6 +124,9 @@ class CheckpointBatcher:
         self._max_bytes = max_batch_bytes
         self._max_updates = max_batch_updates
         self._queue: deque[_Queued] = deque()
+        #: Queued updates that are not deferred: while there are none, the flush task holds.
+        self._urgent = 0
+        self._hold = HOLD_INITIAL
         self._wake = asyncio.Event()
         self._closing = False
         self._running = True
@@ -107,6 +138,11 @@ class CheckpointBatcher:
         self.completed = False
         #: ``CheckpointDurableExecution`` calls made, for statistics and tests.
         self.calls = 0
+
+    @property
+    def flusher(self) -> asyncio.Task[None] | None:
+        """The flush task, once an update has been queued."""
+        return self._flusher
 
     @property
     def checkpoint_token(self) -> str:
@@ -127,19 +163,49 @@ class CheckpointBatcher:
             msg = "checkpointing has ended for this invocation"
             raise CheckpointError(msg, retryable=True)
 
-    def enqueue(self, update: OperationUpdate) -> None:
-        """Queue a fire-and-forget update."""
+    def enqueue(self, update: OperationUpdate, *, defer: bool = False) -> None:
+        """Queue a fire-and-forget update.
+
+        ``defer``: the update may wait up to one round trip for another to share its call
+        (an at-least-once step's START waiting for the step's result).
+        """
         self._check_open()
-        self._queue.append(_Queued(update, update_size(update), None))
-        self._wake.set()
+        if defer:
+            due = asyncio.get_running_loop().time() + self._hold
+            self._queue.append(_Queued(update, update_size(update), None, due))
+        else:
+            self._queue.append(_Queued(update, update_size(update), None))
+            self._urgent += 1
+        self._wake_flusher()
 
     async def commit(self, update: OperationUpdate) -> None:
         """Queue an update and return once the service has recorded it."""
         self._check_open()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append(_Queued(update, update_size(update), future))
-        self._wake.set()
+        self._urgent += 1
+        self._wake_flusher()
         await future
+
+    def _wake_flusher(self) -> None:
+        self._wake.set()
+        if self._flusher is None:
+            self._flusher = asyncio.get_running_loop().create_task(
+                self.run(), name="durable_async checkpoint flusher", context=self._context
+            )
+
+    async def pipeline(self, update: OperationUpdate) -> None:
+        """Queue an update the caller need not wait for, unless a full batch is waiting.
+
+        The update is sent in order with the rest, and a failure to record it fails the
+        invocation (``failure``), so no completion is lost silently. Waiting once a full
+        batch is queued bounds what a crash can leave unrecorded to the call in flight
+        and one batch behind it.
+        """
+        if len(self._queue) >= self._max_updates:
+            await self.commit(update)
+        else:
+            self.enqueue(update)
 
     async def run(self) -> None:
         """The flush task: send queued updates until closed or stopped."""
@@ -163,20 +229,43 @@ class CheckpointBatcher:
                 await self._wake.wait()
                 continue
             if not self._closing:
+                if not self._urgent:
+                    await self._wait_for_company()
                 await self._let_siblings_join()
             await self._send(self._take_batch())
             if self.stopped:
                 return
 
-    async def close(self, flusher: asyncio.Task[None]) -> None:
-        """Send what is still queued, then stop the flush task ``flusher``."""
+    async def close(self) -> None:
+        """Send what is still queued, then stop the flush task."""
         self._closing = True
+        flusher = self._flusher
+        if flusher is None:
+            self._running = False  # nothing was ever queued, and nothing may be now
+            return
         self._wake.set()
         try:
             await asyncio.shield(flusher)
         except asyncio.CancelledError:
             flusher.cancel()
             raise
+
+    async def _wait_for_company(self) -> None:
+        """Hold deferred updates until an urgent one is queued, the oldest is due, or close."""
+        expired = False
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            self._wake.set()
+
+        timer = asyncio.get_running_loop().call_at(self._queue[0].due or 0.0, expire)
+        try:
+            while not (expired or self._urgent or self._closing):
+                self._wake.clear()
+                await self._wake.wait()
+        finally:
+            timer.cancel()
 
     async def _let_siblings_join(self) -> None:
         queue = self._queue
@@ -197,6 +286,7 @@ class CheckpointBatcher:
                 break
             size += item.size
             batch.append(queue.popleft())
+        self._urgent -= sum(1 for item in batch if item.due is None)
         return batch
 
     async def _send(self, batch: list[_Queued]) -> None:
@@ -208,8 +298,12 @@ class CheckpointBatcher:
             client_token=uuid.uuid4().hex,
         )
         self.calls += 1
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             response = await self._client.checkpoint(request, self._logger)
+            low, high = HOLD_BOUNDS
+            self._hold = min(high, max(low, loop.time() - started))
             if response.checkpoint_token:
                 self._token = response.checkpoint_token
             elif any(u.type is OperationType.EXECUTION for u in updates):
@@ -265,6 +359,7 @@ class CheckpointBatcher:
     def _settle(self, batch: list[_Queued], error: BaseException | type[BaseException]) -> None:
         items = [*batch, *self._queue]
         self._queue.clear()
+        self._urgent = 0
         for item in items:
             if item.future is not None and not item.future.done():
                 item.future.set_exception(error() if isinstance(error, type) else error)

@@ -31,14 +31,31 @@ def _check_sub_type(_: object, __: object, value: str | None) -> None:
     validate_sub_type(value)
 
 
+def _check_pipelined(instance: StepConfig, _: object, value: bool | None) -> None:
+    if value is not None and not isinstance(value, bool):
+        msg = f"pipelined must be True, False or None, got: {value!r}"
+        raise ValidationError(msg)
+    if value and instance.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
+        msg = (
+            "pipelined=True is for at-least-once steps: an at-most-once step's outcome must "
+            "be recorded before the workflow goes on"
+        )
+        raise ValidationError(msg)
+
+
 @attrs.frozen
 class StepConfig:
-    """How a step retries, how often an attempt may run, and how its result is stored."""
+    """How a step retries, how often an attempt may run, and how its result is stored.
+
+    ``pipelined``: whether the workflow goes on before the step's result is recorded
+    (``None``: as the handler says, see ``durable_execution(pipelined=...)``).
+    """
 
     retry_strategy: RetryStrategy | None = None
     step_semantics: StepSemantics = StepSemantics.AT_LEAST_ONCE_PER_RETRY
     serdes: SerDes[Any] | None = None
     sub_type: str | None = attrs.field(default=None, validator=_check_sub_type, kw_only=True)
+    pipelined: bool | None = attrs.field(default=None, validator=_check_pipelined, kw_only=True)
 
 
 def _timeout_seconds(value: Duration | timedelta | float | None) -> int:

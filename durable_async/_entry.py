@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import functools
 import logging
 import os
 import weakref
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Generic, TypeVar, overload
 
 import anyio
 
 from durable_async._client.base import DurableExecutionClient
 from durable_async._context import DurableContext
+from durable_async._errors import ValidationError
 from durable_async._invocation import Invocation
 from durable_async._operations._common import is_async_callable
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 #: Worker threads shared by sync step bodies of all invocations on a loop.
 DEFAULT_MAX_THREADS = 32
@@ -79,6 +82,27 @@ def process_runner() -> asyncio.Runner:
     return _runner
 
 
+def run_on_process_loop(coro: Coroutine[Any, Any, T]) -> T:
+    """Run ``coro`` to completion on the process's loop, as one task in a copy of the context.
+
+    Not ``asyncio.Runner.run``: it installs and restores a SIGINT handler around every call,
+    which costs about half the fixed cost of a warm invocation, for a signal Lambda never
+    sends. Without it, Ctrl-C in a local run raises ``KeyboardInterrupt`` where the loop is;
+    the invocation's task is then cancelled and settled before the interrupt propagates, so
+    nothing of it is left on the loop for the next call.
+    """
+    loop = process_runner().get_loop()
+    task = loop.create_task(coro)
+    try:
+        return loop.run_until_complete(task)
+    except BaseException:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                loop.run_until_complete(task)
+        raise
+
+
 def close_process_runner() -> None:
     """Close the SDK's client on the process loop, then the loop (at interpreter exit)."""
     global _runner
@@ -116,7 +140,11 @@ class DurableHandler(Generic[R]):
         logger: logging.Logger | None = None,
         max_threads: int = DEFAULT_MAX_THREADS,
         plugins: Iterable[object] | None = None,
+        pipelined: bool = False,
     ) -> None:
+        if not isinstance(pipelined, bool):
+            msg = f"pipelined must be True or False, got: {pipelined!r}"
+            raise ValidationError(msg)
         if not is_async_callable(func):
             msg = (
                 f"durable_execution wraps an `async def handler(event, ctx)`; "
@@ -129,6 +157,7 @@ class DurableHandler(Generic[R]):
         self._logger = logger or _DEFAULT_LOGGER
         self._max_threads = max_threads
         self._plugins = _load_plugins(plugins)
+        self._pipelined = pipelined
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
         """Run one invocation to completion on the process's persistent loop."""
@@ -142,7 +171,7 @@ class DurableHandler(Generic[R]):
                 "use `await handler.invoke_async(event, lambda_context)` there"
             )
             raise RuntimeError(msg)
-        return process_runner().run(self.invoke_async(event, lambda_context))
+        return run_on_process_loop(self.invoke_async(event, lambda_context))
 
     async def invoke_async(
         self,
@@ -160,6 +189,7 @@ class DurableHandler(Generic[R]):
             logger=self._logger,
             limiter=resources.limiter(self._max_threads),
             plugins=self._plugins,
+            pipelined=self._pipelined,
         )
         return await invocation.run(event, lambda_context)
 
@@ -177,6 +207,7 @@ def durable_execution(
     logger: logging.Logger | None = None,
     max_threads: int = DEFAULT_MAX_THREADS,
     plugins: Iterable[object] | None = None,
+    pipelined: bool = False,
 ) -> Callable[[Callable[[Any, DurableContext], Awaitable[R]]], DurableHandler[R]]: ...
 
 
@@ -188,6 +219,7 @@ def durable_execution(
     logger: logging.Logger | None = None,
     max_threads: int = DEFAULT_MAX_THREADS,
     plugins: Iterable[object] | None = None,
+    pipelined: bool = False,
 ) -> Any:
     """Turn ``async def handler(event, ctx)`` into a durable Lambda handler.
 
@@ -196,11 +228,19 @@ def durable_execution(
     that run plain (non-async) step bodies. ``plugins`` are instrumentation plugins or
     plugin factories (see ``DurableInstrumentationPlugin``); those named in the
     ``DURABLE_EXECUTION_PLUGINS`` environment variable are added after them.
+    ``pipelined=True`` lets at-least-once steps go on before their results are recorded
+    (fewer round trips than steps; a crash can re-run more of them: see the README);
+    ``StepConfig(pipelined=...)`` overrides it per step.
     """
 
     def wrap(f: Callable[[Any, DurableContext], Awaitable[R]]) -> DurableHandler[R]:
         return DurableHandler(
-            f, client=client, logger=logger, max_threads=max_threads, plugins=plugins
+            f,
+            client=client,
+            logger=logger,
+            max_threads=max_threads,
+            plugins=plugins,
+            pipelined=pipelined,
         )
 
     return wrap(func) if func is not None else wrap

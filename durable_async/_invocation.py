@@ -96,8 +96,10 @@ class Invocation:
         logger: logging.Logger,
         limiter: anyio.CapacityLimiter,
         plugins: tuple[object, ...] = (),
+        pipelined: bool = False,
     ) -> None:
         self._handler = handler
+        self._pipelined = pipelined
         self._plugins = plugins
         self._client = client
         self._logger = logger
@@ -139,7 +141,9 @@ class Invocation:
             )
         tasks = TaskRegistry()
         monitor = SuspensionMonitor(tasks)
-        batcher = CheckpointBatcher(self._client, arn, token, log, monitor, self._logger)
+        batcher = CheckpointBatcher(
+            self._client, arn, token, log, monitor, self._logger, context=_sdk_context()
+        )
         rt = InvocationRuntime(
             arn=arn,
             log=log,
@@ -150,6 +154,7 @@ class Invocation:
             lambda_context=lambda_context,
             logger=self._logger,
             plugins=plugins,
+            pipelined=self._pipelined,
         )
         if plugins is None:
             return await self._run(rt, input_value)
@@ -158,7 +163,6 @@ class Invocation:
     async def _run(self, rt: InvocationRuntime, input_value: Any) -> dict[str, Any]:
         log = rt.log
         ctx = DurableContext(rt, replaying=log.has_history)
-        flusher = _sdk_task(rt.batcher.run(), "durable_async checkpoint flusher")
         loop = asyncio.get_running_loop()
         install_task_factory(loop)
         try:
@@ -167,7 +171,9 @@ class Invocation:
                 await self._until_done(rt, handler_task, _seconds_left(rt.lambda_context))
             except BaseException:
                 rt.monitor.close()
-                await _cancel_all(rt, [flusher])
+                await _cancel_all(rt, _flusher_of(rt))
+                # Cleanup code of the cancelled tasks may have queued the first update.
+                await cancel_and_settle(_flusher_of(rt))
                 rt.never_awaited()
                 raise
             # The handler has ended: tasks it left behind are cancelled, and operations
@@ -176,7 +182,7 @@ class Invocation:
             await _cancel_all(rt, [])
         finally:
             uninstall_task_factory(loop)
-        return await self._finish(rt, handler_task, flusher)
+        return await self._finish(rt, handler_task)
 
     def _start_handler(self, ctx: DurableContext, input_value: Any) -> asyncio.Task[Any]:
         """Run the handler in a task of its own, the root of the invocation's tasks."""
@@ -206,7 +212,7 @@ class Invocation:
         rt: InvocationRuntime, handler_task: asyncio.Task[Any], seconds_left: float | None
     ) -> None:
         """Wait for the handler, suspending it once all is parked or time runs out."""
-        quiet = _sdk_task(rt.monitor.wait_quiescent(), "durable_async quiescence")
+        quiet = rt.monitor.quiescent
         timeout = None if seconds_left is None else _budget(seconds_left)
         started = asyncio.get_running_loop().time()
         try:
@@ -244,13 +250,11 @@ class Invocation:
             raise
         finally:
             quiet.cancel()
-            await asyncio.wait((quiet,))
 
     async def _finish(
         self,
         rt: InvocationRuntime,
         handler_task: asyncio.Task[Any],
-        flusher: asyncio.Task[None],
     ) -> dict[str, Any]:
         batcher = rt.batcher
         output: dict[str, Any] | None = None
@@ -281,7 +285,7 @@ class Invocation:
             execution_failed(rt.arn, error)
             output = self._failed(error)
         rt.never_awaited()  # closes what was never awaited, so no warning is left behind
-        await batcher.close(flusher)
+        await batcher.close()
         if error is not None and output is None:
             raise error  # KeyboardInterrupt, SystemExit and kin
         if batcher.failure is not None:
@@ -319,11 +323,21 @@ class Invocation:
         return _output(InvocationStatus.FAILED, error=error_object(error))
 
 
-def _sdk_task(coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
-    """A task of the SDK's own: never one of the invocation's, even in a nested run."""
+def _sdk_context() -> contextvars.Context:
+    """A context for a task of the SDK's own: never one of the invocation's tasks."""
     context = contextvars.copy_context()
     context.run(current_task_info.set, None)
-    return asyncio.get_running_loop().create_task(coro, name=name, context=context)
+    return context
+
+
+def _sdk_task(coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
+    """A task of the SDK's own: never one of the invocation's, even in a nested run."""
+    return asyncio.get_running_loop().create_task(coro, name=name, context=_sdk_context())
+
+
+def _flusher_of(rt: InvocationRuntime) -> list[asyncio.Task[Any]]:
+    flusher = rt.batcher.flusher
+    return [] if flusher is None else [flusher]
 
 
 def _unawaited_error(unawaited: list[OperationIdentity]) -> UnawaitedOperationError:

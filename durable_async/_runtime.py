@@ -36,6 +36,7 @@ class InvocationRuntime:
         "log",
         "logger",
         "monitor",
+        "pipelined",
         "plugins",
         "tasks",
     )
@@ -52,8 +53,11 @@ class InvocationRuntime:
         lambda_context: Any,
         logger: logging.Logger,
         plugins: PluginDispatcher | None = None,
+        pipelined: bool = False,
     ) -> None:
         self.arn = arn
+        #: Whether at-least-once steps go on before their results are recorded by default.
+        self.pipelined = pipelined
         #: The invocation's instrumentation plugins; None (checked first) when there are none.
         self.plugins = plugins
         self.log = log

@@ -136,11 +136,11 @@ class SuspensionMonitor:
         "_drained",
         "_last_blocker",
         "_parked",
-        "_quiescent",
         "_released",
         "_released_tasks",
         "_tasks",
         "_watched",
+        "quiescent",
         "root",
         "suspended",
     )
@@ -150,7 +150,9 @@ class SuspensionMonitor:
         self._parked: dict[asyncio.Future[None], _Park] = {}
         self._released = False
         self._closed = False
-        self._quiescent = asyncio.Event()
+        #: Resolved once the invocation has suspended because nothing of it can move (a
+        #: future, not a task waiting on an event: one task fewer per invocation).
+        self.quiescent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._drained = asyncio.Event()
         #: The handler's task: once it has ended, there is nothing left to suspend.
         self.root: asyncio.Task[Any] | None = None
@@ -223,10 +225,6 @@ class SuspensionMonitor:
             if not future.done() and park.ready():
                 future.set_result(None)
 
-    async def wait_quiescent(self) -> None:
-        """Return once the invocation has suspended because nothing of it can move."""
-        await self._quiescent.wait()
-
     async def wait_drained(self) -> None:
         """After ``release``: return once no task is busy any more.
 
@@ -273,7 +271,8 @@ class SuspensionMonitor:
                 self._drained.set()
             else:
                 self.release()
-                self._quiescent.set()
+                if not self.quiescent.done():
+                    self.quiescent.set_result(None)
         elif blocker is _READY:
             self._request_check()
         elif isinstance(blocker, asyncio.Future) and blocker is not self._watched:

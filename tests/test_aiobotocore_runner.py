@@ -513,3 +513,47 @@ async def test_client_reuse_other_loop_and_aclose(dex_runner: DexRunner) -> None
     assert status is not None
     assert 400 <= status < 500
     assert session.created == 3
+
+
+async def test_pipelined_steps_take_a_handful_of_calls_against_the_runner(
+    dex_runner: DexRunner,
+) -> None:
+    """200 sequential pipelined steps over real HTTP: few calls, the full history in order."""
+    calls: list[int] = []
+
+    class Counting(AioBotocoreClient):
+        async def checkpoint(self, params: CheckpointRequest, logger: logging.Logger) -> Any:
+            calls.append(len(params.updates))
+            return await super().checkpoint(params, logger)
+
+    async def small(sc: StepContext, i: int) -> int:
+        return i
+
+    @durable_execution(pipelined=True)
+    async def pipelined(event: int, ctx: DurableContext) -> int:
+        return sum([await ctx.step(small, i, name=f"s{i}") for i in range(event)])
+
+    client = Counting(endpoint_url=dex_runner.url, region_name=REGION)
+
+    async def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        return await pipelined.invoke_async(event, None, client=client)
+
+    try:
+        async with (
+            InvokeEndpoint({"pipelined": invoke}) as endpoint,
+            get_session().create_client(
+                "lambda", endpoint_url=dex_runner.url, region_name=REGION
+            ) as lam,
+        ):
+            arn = await start(dex_runner, "pipelined", 200, endpoint)
+            described = await wait_terminal(lam, arn)
+            events = await history(lam, arn)
+    finally:
+        await client.aclose()
+
+    assert described["Status"] == "SUCCEEDED", described
+    assert json.loads(described["Result"]) == sum(range(200))
+    assert sum(calls) == 400
+    assert len(calls) <= 20, calls
+    succeeded = [e["Name"] for e in events if e["EventType"] == "StepSucceeded"]
+    assert succeeded == [f"s{i}" for i in range(200)]

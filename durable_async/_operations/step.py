@@ -2,8 +2,14 @@
 
 Attempt bookkeeping follows the service: ``StepDetails.Attempt`` counts finished attempts,
 so the attempt about to run is ``Attempt + 1``. START is fire-and-forget for at-least-once
-steps (it rides with the result in one call unless the body outlasts a loop turn) and
-awaited for at-most-once steps, whose body must not run before the service knows.
+steps, deferred so that it rides with the result in one call unless the body outlasts a
+checkpoint round trip (so a plain body run in a thread costs one call, like an async one),
+and awaited for at-most-once steps, whose body must not run before the service knows.
+
+A pipelined step (``StepConfig(pipelined=True)`` or the handler's ``pipelined=True``, for
+at-least-once steps only) does not wait for its SUCCEED to be recorded: the workflow goes on
+while the update is queued. What a crash can cost then is in the README ("Pipelined
+checkpointing"); the batcher keeps the order and fails the invocation if it is not recorded.
 """
 
 from __future__ import annotations
@@ -133,7 +139,7 @@ async def run_step(
             if config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
                 await rt.batcher.commit(start)
             else:
-                rt.batcher.enqueue(start)
+                rt.batcher.enqueue(start, defer=True)
         needs_start = True
         if plugins is not None:
             from durable_async._plugins import OperationStartInfo, UserFunctionStartInfo
@@ -257,9 +263,20 @@ async def _record_success(
         await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded))
         await _operation_end(rt, identity, attempt, recorded)
         raise SerDesError(str(error)) from error
-    await rt.batcher.commit(update(identity, OperationAction.SUCCEED, payload=payload))
+    succeed = update(identity, OperationAction.SUCCEED, payload=payload)
+    if _pipelined(rt, config):
+        await rt.batcher.pipeline(succeed)
+    else:
+        await rt.batcher.commit(succeed)
     await _operation_end(rt, identity, attempt)
     return result
+
+
+def _pipelined(rt: InvocationRuntime, config: StepConfig) -> bool:
+    """Whether the step's SUCCEED goes on without waiting (never for at-most-once steps)."""
+    if config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
+        return False
+    return rt.pipelined if config.pipelined is None else config.pipelined
 
 
 async def _after_failure(

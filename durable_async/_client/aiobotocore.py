@@ -14,6 +14,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 from durable_async._errors import BackendError, CheckpointError, ExecutionStateError
+from durable_async._redact import redact
 from durable_async._wire.converter import from_wire, to_wire
 from durable_async._wire.models import (
     CheckpointRequest,
@@ -59,20 +60,50 @@ def classify(code: str | None, message: str, status: int | None) -> bool:
     return not 400 <= status < 500
 
 
-def _translate(exc: Exception, error_cls: type[BackendError]) -> BackendError:
+def _translate(
+    exc: Exception, error_cls: type[BackendError], secrets: tuple[str | None, ...]
+) -> BackendError:
+    """``exc`` as ``error_cls``, with every secret it quotes removed.
+
+    botocore's own exception is not chained: its message (and so any traceback that
+    prints it) quotes the request URL, whose query string holds the checkpoint token. A
+    service error is chained as a copy whose message is redacted, so ``__cause__`` still
+    tells the code, message and HTTP status; other errors are named in the message.
+    """
     response: dict[str, Any] = getattr(exc, "response", None) or {}
     error = response.get("Error") or {}
     code = error.get("Code")
-    message = error.get("Message") or str(exc)
+    raw_message = error.get("Message") or str(exc)
     status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    message = redact(raw_message, secrets)
+    kind = code or (None if response else type(exc).__name__)
     translated = error_cls(
-        f"{error_cls.operation} failed: {code + ': ' if code else ''}{message}",
-        retryable=classify(code, message, status),
+        f"{error_cls.operation} failed: {kind + ': ' if kind else ''}{message}",
+        retryable=classify(code, raw_message, status),
         code=code,
         status_code=status,
     )
-    translated.__cause__ = exc
+    if response:
+        translated.__cause__ = _redacted_client_error(exc, response, message)
+    else:
+        translated.__suppress_context__ = True
     return translated
+
+
+def _redacted_client_error(exc: Exception, response: dict[str, Any], message: str) -> Exception:
+    """A botocore ``ClientError`` like ``exc`` whose message is redacted."""
+    from botocore.exceptions import ClientError
+
+    error = {**(response.get("Error") or {}), "Message": message}
+    metadata = {
+        key: value
+        for key, value in (response.get("ResponseMetadata") or {}).items()
+        if key in ("HTTPStatusCode", "RequestId", "RetryAttempts")
+    }
+    copy: Exception = ClientError(
+        {"Error": error, "ResponseMetadata": metadata}, getattr(exc, "operation_name", "")
+    )
+    return copy
 
 
 class AioBotocoreClient(DurableExecutionClient):
@@ -162,8 +193,10 @@ class AioBotocoreClient(DurableExecutionClient):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise _translate(exc, CheckpointError) from exc
-        return from_wire(response, CheckpointResponse)
+            failure = _translate(exc, CheckpointError, (params.checkpoint_token,))
+        else:
+            return from_wire(response, CheckpointResponse)
+        raise failure  # outside the handler: botocore's exception is not its context
 
     async def get_execution_state(
         self, params: GetExecutionStateRequest, logger: logging.Logger
@@ -176,8 +209,10 @@ class AioBotocoreClient(DurableExecutionClient):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise _translate(exc, ExecutionStateError) from exc
-        return from_wire(response, ExecutionStatePage)
+            failure = _translate(exc, ExecutionStateError, (params.checkpoint_token,))
+        else:
+            return from_wire(response, ExecutionStatePage)
+        raise failure  # outside the handler: botocore's exception is not its context
 
     async def aclose(self) -> None:
         """Close the botocore client and its connection pool."""

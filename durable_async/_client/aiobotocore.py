@@ -8,6 +8,7 @@ leaves it: every failure becomes ``CheckpointError`` or ``ExecutionStateError`` 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import weakref
 from contextlib import AsyncExitStack
@@ -39,6 +40,37 @@ _TERMINAL_CODES = frozenset(
         "KMSNotFoundException",
     }
 )
+
+
+class GarbledAnswerError(Exception):
+    """The service answered 200 with a body that is not a JSON object.
+
+    botocore would read such a body as an empty answer (no checkpoint token, no
+    operations): a checkpoint would look revoked and a state page empty, silently losing
+    history. Raised from botocore's ``before-parse`` event instead, so the call fails.
+    """
+
+
+def _check_answer(response_dict: dict[str, Any], **_: Any) -> None:
+    if response_dict.get("status_code") != 200:
+        return  # error bodies are botocore's to read
+    body = response_dict.get("body") or b""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        msg = f"the answer is not a JSON object ({len(body)} bytes; truncated or garbled?)"
+        raise GarbledAnswerError(msg)
+
+
+def _check_answers_of(client: Any) -> None:
+    """Have ``client`` refuse garbled answers of the two durable-execution calls."""
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is None:
+        return  # a stand-in client (tests) without botocore's event system
+    for operation in ("CheckpointDurableExecution", "GetDurableExecutionState"):
+        events.register(f"before-parse.lambda.{operation}", _check_answer)
 
 
 def classify(code: str | None, message: str, status: int | None) -> bool:
@@ -179,6 +211,7 @@ class AioBotocoreClient(DurableExecutionClient):
                         config=config,
                     )
                 )
+                _check_answers_of(self._client)
                 self._stack = stack
         return self._client
 

@@ -16,6 +16,7 @@ import json
 import logging
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from durable_async._client.base import DurableExecutionClient
@@ -107,6 +108,8 @@ class CheckpointBatcher:
         self.completed = False
         #: ``CheckpointDurableExecution`` calls made, for statistics and tests.
         self.calls = 0
+        #: Told how many seconds each successful checkpoint call took (the deadline's margin).
+        self.on_call_latency: Callable[[float], None] | None = None
 
     @property
     def checkpoint_token(self) -> str:
@@ -208,8 +211,12 @@ class CheckpointBatcher:
             client_token=uuid.uuid4().hex,
         )
         self.calls += 1
+        loop = asyncio.get_running_loop()
         try:
+            started = loop.time()
             response = await self._client.checkpoint(request, self._logger)
+            if self.on_call_latency is not None:
+                self.on_call_latency(loop.time() - started)
             if response.checkpoint_token:
                 self._token = response.checkpoint_token
             elif any(u.type is OperationType.EXECUTION for u in updates):

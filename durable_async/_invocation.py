@@ -23,6 +23,7 @@ from durable_async._batcher import CheckpointBatcher
 from durable_async._client.base import DurableExecutionClient
 from durable_async._clock import epoch_millis
 from durable_async._context import DurableContext, _current
+from durable_async._deadline import Deadline
 from durable_async._errors import (
     BackendError,
     InvalidEventError,
@@ -58,11 +59,6 @@ from durable_async._wire.models import (
 
 #: Lambda's response limit, less room for the envelope (as AWS's SDK reserves).
 RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 50
-#: Seconds before Lambda's timeout at which a still-running invocation is wound down, so
-#: queued checkpoints are sent and the invocation ends PENDING instead of being killed: a
-#: tenth of the time the invocation had, between these bounds (short function timeouts
-#: keep most of their time; long ones keep three seconds to flush).
-DEADLINE_MARGIN_SECONDS = (0.25, 3.0)
 
 if TYPE_CHECKING:
     from durable_async._plugins import PluginDispatcher
@@ -159,11 +155,15 @@ class Invocation:
         ctx = DurableContext(rt, replaying=log.has_history)
         flusher = _sdk_task(rt.batcher.run(), "durable_async checkpoint flusher")
         loop = asyncio.get_running_loop()
+        seconds_left = _seconds_left(rt.lambda_context)
+        deadline = None if seconds_left is None else Deadline(seconds_left, loop)
+        if deadline is not None:
+            rt.batcher.on_call_latency = deadline.observe_call
         install_task_factory(loop)
         try:
             try:
                 handler_task = self._start_handler(ctx, input_value)
-                await self._until_done(rt, handler_task, _seconds_left(rt.lambda_context))
+                await self._until_done(rt, handler_task, deadline)
             except BaseException:
                 rt.monitor.close()
                 await _cancel_all(rt, [flusher])
@@ -175,7 +175,7 @@ class Invocation:
             await _cancel_all(rt, [])
         finally:
             uninstall_task_factory(loop)
-        return await self._finish(rt, handler_task, flusher)
+        return await self._finish(rt, handler_task, flusher, deadline)
 
     def _start_handler(self, ctx: DurableContext, input_value: Any) -> asyncio.Task[Any]:
         """Run the handler in a task of its own, the root of the invocation's tasks."""
@@ -202,16 +202,12 @@ class Invocation:
 
     @staticmethod
     async def _until_done(
-        rt: InvocationRuntime, handler_task: asyncio.Task[Any], seconds_left: float | None
+        rt: InvocationRuntime, handler_task: asyncio.Task[Any], deadline: Deadline | None
     ) -> None:
         """Wait for the handler, suspending it once all is parked or time runs out."""
         quiet = _sdk_task(rt.monitor.wait_quiescent(), "durable_async quiescence")
-        timeout = None if seconds_left is None else _budget(seconds_left)
-        started = asyncio.get_running_loop().time()
         try:
-            await asyncio.wait(
-                (handler_task, quiet), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            await _wait_until_wind_down(handler_task, quiet, deadline)
             if not handler_task.done():
                 rt.monitor.release()
                 if not quiet.done():
@@ -230,7 +226,7 @@ class Invocation:
                 try:
                     await asyncio.wait(
                         (handler_task, drained),
-                        timeout=_remaining(timeout, started),
+                        timeout=None if deadline is None else deadline.until_wind_down(),
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:
@@ -250,6 +246,7 @@ class Invocation:
         rt: InvocationRuntime,
         handler_task: asyncio.Task[Any],
         flusher: asyncio.Task[None],
+        deadline: Deadline | None,
     ) -> dict[str, Any]:
         batcher = rt.batcher
         output: dict[str, Any] | None = None
@@ -279,7 +276,7 @@ class Invocation:
         elif isinstance(error, Exception):
             output = self._failed(error)
         rt.never_awaited()  # closes what was never awaited, so no warning is left behind
-        await batcher.close(flusher)
+        await _close_before(batcher, flusher, deadline)
         if error is not None and output is None:
             raise error  # KeyboardInterrupt, SystemExit and kin
         if batcher.failure is not None:
@@ -333,17 +330,53 @@ def _unawaited_error(unawaited: list[OperationIdentity]) -> UnawaitedOperationEr
     )
 
 
-def _budget(seconds_left: float) -> float:
-    """Seconds the handler may run before the invocation winds down."""
-    low, high = DEADLINE_MARGIN_SECONDS
-    return max(0.0, seconds_left - min(high, max(low, seconds_left / 10)))
+async def _wait_until_wind_down(
+    handler_task: asyncio.Task[Any], quiet: asyncio.Task[None], deadline: Deadline | None
+) -> None:
+    """Until the handler ends, all is parked, or it is time to wind down.
+
+    The wind-down moves earlier whenever a slower checkpoint call is seen, so the wait is
+    re-armed each time that happens.
+    """
+    if deadline is None:
+        await asyncio.wait((handler_task, quiet), return_when=asyncio.FIRST_COMPLETED)
+        return
+    while True:
+        changed = deadline.next_change()
+        try:
+            await asyncio.wait(
+                (handler_task, quiet, changed),
+                timeout=deadline.until_wind_down(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            changed.cancel()
+        if handler_task.done() or quiet.done() or deadline.until_wind_down() <= 0:
+            return
 
 
-def _remaining(budget: float | None, started: float) -> float | None:
-    """What is left of ``budget`` seconds counted from loop time ``started``."""
-    if budget is None:
-        return None
-    return max(0.0, budget - (asyncio.get_running_loop().time() - started))
+async def _close_before(
+    batcher: CheckpointBatcher, flusher: asyncio.Task[None], deadline: Deadline | None
+) -> None:
+    """Send what is queued, giving up at the deadline's hard stop.
+
+    A backend slower than the margin foresaw (or a loop blocked past the wind-down) must not
+    keep the invocation past Lambda's deadline: the flush is cancelled, and the invocation
+    fails as a timeout would, so Lambda invokes again and replay finds what was recorded.
+    """
+    if deadline is None:
+        await batcher.close(flusher)
+        return
+    try:
+        async with asyncio.timeout_at(deadline.hard_stop):
+            await batcher.close(flusher)
+    except TimeoutError:
+        await asyncio.wait((flusher,))
+        msg = (
+            "Lambda's timeout came while checkpoints were still being sent; what the service "
+            "recorded is kept and the rest runs again in the next invocation"
+        )
+        raise InvocationTimeoutError(msg) from None
 
 
 def _seconds_left(lambda_context: Any) -> float | None:

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from durable_async._client.base import DurableExecutionClient
-from durable_async._errors import BackendError, CheckpointError
+from durable_async._errors import BackendError, CheckpointError, ExecutionStateError
 from durable_async._replay import OperationLog
 from durable_async._suspend import Suspended, SuspensionMonitor
 from durable_async._wire.enums import OperationType
@@ -226,7 +226,12 @@ class CheckpointBatcher:
                 return
             self._log.apply(response.new_execution_state.operations)
             marker = response.new_execution_state.next_marker
+            seen: set[str] = set()
             while marker and not self.completed:
+                if marker in seen:
+                    msg = "GetDurableExecutionState failed: its pages loop (a NextMarker came back)"
+                    raise ExecutionStateError(msg, retryable=True)
+                seen.add(marker)
                 page = await self._client.get_execution_state(
                     GetExecutionStateRequest(self._arn, self._token, marker), self._logger
                 )

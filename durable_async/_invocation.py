@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import json
 import logging
 import math
@@ -26,6 +27,7 @@ from durable_async._context import DurableContext, _current
 from durable_async._deadline import Deadline
 from durable_async._errors import (
     BackendError,
+    ExecutionStateError,
     InvalidEventError,
     InvocationTimeoutError,
     SerDesError,
@@ -105,19 +107,15 @@ class Invocation:
         try:
             log.apply_raw(raw_operations)
         except Exception as exc:
-            msg = f"InitialExecutionState.Operations is malformed: {exc!r}"
-            raise InvalidEventError(msg) from exc
+            msg = f"InitialExecutionState.Operations is malformed: {type(exc).__name__}: {exc}"
+            raise InvalidEventError(msg) from None
         try:
-            while marker:
-                page = await self._client.get_execution_state(
-                    GetExecutionStateRequest(arn, token, marker), self._logger
-                )
-                log.apply(page.operations)
-                marker = page.next_marker
+            pages = await self._page_in(arn, token, marker, log)
         except BackendError as exc:
             if exc.retryable:
                 raise
             return _output(InvocationStatus.FAILED, error=error_object(exc))
+        _check_unique(len(raw_operations) + pages, log, raw_operations)
 
         try:
             input_value = decode_input(log)
@@ -149,6 +147,36 @@ class Invocation:
         if plugins is None:
             return await self._run(rt, input_value)
         return await plugins.around_invocation(lambda: self._run(rt, input_value))
+
+    async def _page_in(self, arn: str, token: str, marker: str | None, log: OperationLog) -> int:
+        """Read the state pages after the event's into ``log``; the operations read.
+
+        A marker seen before would page forever: the service's answer is broken, and the
+        invocation fails (retryably) before anything runs.
+        """
+        seen: set[str] = set()
+        count = 0
+        while marker:
+            if marker in seen:
+                msg = (
+                    "GetDurableExecutionState failed: its pages loop (a NextMarker came back "
+                    f"after {len(seen)} page(s)); nothing was run"
+                )
+                raise ExecutionStateError(msg, retryable=True)
+            seen.add(marker)
+            try:
+                page = await self._client.get_execution_state(
+                    GetExecutionStateRequest(arn, token, marker), self._logger
+                )
+            except BackendError:
+                raise
+            except Exception as exc:  # a custom client broke its contract
+                msg = f"GetDurableExecutionState failed: the client raised {type(exc).__name__}"
+                raise ExecutionStateError(msg, retryable=True) from exc
+            log.apply(page.operations)
+            count += len(page.operations)
+            marker = page.next_marker
+        return count
 
     async def _run(self, rt: InvocationRuntime, input_value: Any) -> dict[str, Any]:
         log = rt.log
@@ -295,6 +323,15 @@ class Invocation:
         return output
 
     async def _succeeded(self, rt: InvocationRuntime, result: Any) -> dict[str, Any]:
+        if inspect.isawaitable(result):
+            close = getattr(result, "close", None)
+            if callable(close):
+                close()  # never awaited: closed here so no RuntimeWarning follows it
+            error = SerDesError(
+                f"the handler returned {type(result).__name__} {_qualname(result)} instead of "
+                "its value; await it (`return await ...`)"
+            )
+            return self._failed(error)
         try:
             encoded = json.dumps(result)
         except (TypeError, ValueError) as exc:
@@ -312,6 +349,17 @@ class Invocation:
         # ``error_object`` fits the error within the service's 32 KiB, far below Lambda's
         # response limit, so a failure always travels in the output itself.
         return _output(InvocationStatus.FAILED, error=error_object(error))
+
+
+def _check_unique(listed: int, log: OperationLog, raw_operations: list[dict[str, Any]]) -> None:
+    """Refuse a state that lists an operation twice: which record holds is unknowable."""
+    if len(log) == listed:
+        return
+    ids = [raw.get("Id") for raw in raw_operations]
+    twice = sorted({str(i) for i in ids if ids.count(i) > 1})[:5]
+    named = f": {', '.join(twice)}" if twice else " (across state pages)"
+    msg = f"the execution state lists {listed - len(log)} operation ID(s) more than once{named}"
+    raise InvalidEventError(msg)
 
 
 def _sdk_task(coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
@@ -377,6 +425,11 @@ async def _close_before(
             "recorded is kept and the rest runs again in the next invocation"
         )
         raise InvocationTimeoutError(msg) from None
+
+
+def _qualname(awaitable: Any) -> str:
+    name = getattr(awaitable, "__qualname__", None)
+    return repr(name) if isinstance(name, str) else ""
 
 
 def _seconds_left(lambda_context: Any) -> float | None:

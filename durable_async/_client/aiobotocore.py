@@ -12,7 +12,7 @@ import json
 import logging
 import weakref
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_async._errors import BackendError, CheckpointError, ExecutionStateError
 from durable_async._redact import redact
@@ -29,6 +29,7 @@ from .base import DurableExecutionClient
 if TYPE_CHECKING:
     from aiobotocore.session import AioSession
 
+T = TypeVar("T")
 _USER_AGENT = "durable-async/0.1.0"
 _STALE_TOKEN_PREFIX = "Invalid checkpoint token"
 #: Error codes that arrive as 5xx but need the customer to act, so retrying is pointless.
@@ -138,6 +139,23 @@ def _redacted_client_error(exc: Exception, response: dict[str, Any], message: st
     return copy
 
 
+def _read(response: Any, model: type[T], error_cls: type[BackendError]) -> T:
+    """``response`` as ``model``; an answer the SDK cannot read is a retryable failure.
+
+    Retryable because the execution must not fail for it: an operation type or status from a
+    newer service is read once the function runs a newer SDK.
+    """
+    try:
+        return from_wire(response, model)
+    except Exception as exc:
+        message = redact(str(exc) or type(exc).__name__)
+        failure = error_cls(
+            f"{error_cls.operation} failed: the answer does not fit this SDK's model: {message}",
+            retryable=True,
+        )
+    raise failure  # outside the handler: the answer's values stay out of the traceback
+
+
 class AioBotocoreClient(DurableExecutionClient):
     """``DurableExecutionClient`` over an aiobotocore ``lambda`` client.
 
@@ -228,7 +246,7 @@ class AioBotocoreClient(DurableExecutionClient):
         except Exception as exc:
             failure = _translate(exc, CheckpointError, (params.checkpoint_token,))
         else:
-            return from_wire(response, CheckpointResponse)
+            return _read(response, CheckpointResponse, CheckpointError)
         raise failure  # outside the handler: botocore's exception is not its context
 
     async def get_execution_state(
@@ -244,7 +262,7 @@ class AioBotocoreClient(DurableExecutionClient):
         except Exception as exc:
             failure = _translate(exc, ExecutionStateError, (params.checkpoint_token,))
         else:
-            return from_wire(response, ExecutionStatePage)
+            return _read(response, ExecutionStatePage, ExecutionStateError)
         raise failure  # outside the handler: botocore's exception is not its context
 
     async def aclose(self) -> None:

@@ -196,3 +196,78 @@ async def test_an_invocation_failing_to_page_in_state_raises_without_the_token(
     assert caught.value.retryable is True  # Lambda retries the invocation
     assert leaks(everything_printed(caught.value)) == []
     assert leaks(sdk_text(every_record)) == []
+
+
+@pytest.mark.anyio
+async def test_callback_ids_tokens_and_payloads_stay_out_of_the_sdks_records(
+    every_record: list[logging.LogRecord],
+) -> None:
+    """A callback's life, a failing step and a timed-out callback, every record captured.
+
+    No record of any level names a callback ID or a checkpoint token; the execution's input
+    and a step's result (payloads) appear in no record above DEBUG.
+    """
+    from durable_async import CallbackConfig, CallbackTimeoutError, StepContext
+    from durable_async._wire.enums import OperationType
+    from durable_async.testing import LocalRunner, MemoryBackend
+
+    secret_input = {"card": "4111-1111-PAYLOAD-INPUT"}
+    secret_result = "PAYLOAD-RESULT-c0ffee"
+    shown: list[str] = []
+
+    async def charge(step: StepContext) -> str:
+        step.logger.info("charging")
+        return secret_result
+
+    async def flaky(step: StepContext) -> str:
+        raise RuntimeError("the card network is down")
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        receipt = await ctx.step(charge)
+        callback = await ctx.create_callback(name="approval")
+        shown.append(repr(callback))
+        ctx.logger.info("waiting for approval: %r", callback)
+        approval = await callback.result()
+        late = await ctx.create_callback(name="late", config=CallbackConfig(timeout=5))
+        try:
+            await late.result()
+        except CallbackTimeoutError as exc:
+            shown.append(repr(exc))
+            shown.extend(traceback.format_exception(exc))
+        try:
+            await ctx.step(flaky, name="flaky")
+        except Exception as exc:
+            shown.extend(traceback.format_exception(exc))
+        return f"{receipt}:{approval}"
+
+    backend = MemoryBackend()
+    runner = LocalRunner(handler, backend)
+    first = await runner.run(secret_input)
+    assert first.status == "PENDING"
+    [approval_id] = [
+        op.callback_details.callback_id
+        for op in backend.executions[first.arn].operations.values()
+        if op.type is OperationType.CALLBACK and op.callback_details is not None
+    ]
+    assert approval_id
+    backend.complete_callback(approval_id, '"yes"')
+    final = await runner.resume(first.arn)
+    assert final.status in ("SUCCEEDED", "FAILED")
+
+    ids = {
+        op.callback_details.callback_id
+        for op in backend.executions[first.arn].operations.values()
+        if op.callback_details is not None and op.callback_details.callback_id
+    }
+    assert len(ids) == 2
+    tokens = {call.checkpoint_token for call in backend.checkpoint_calls}
+    secrets = tuple(ids | tokens)
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s %(args)s")
+    sdk_records = [r for r in every_record if r.name.startswith("durable_async")]
+    assert sdk_records  # the step's and the context's loggers did log
+    everything = "\n".join([*(formatter.format(r) for r in sdk_records), *shown])
+    assert [s for s in secrets if s in everything] == []
+    above_debug = "\n".join(formatter.format(r) for r in sdk_records if r.levelno > logging.DEBUG)
+    assert secret_result not in above_debug
+    assert secret_input["card"] not in above_debug

@@ -49,6 +49,8 @@ pytestmark = [pytest.mark.runner, pytest.mark.anyio]
 
 LOG = logging.getLogger("tests.faults")
 STEPS = 3
+#: The execution's input: a payload, never to be logged above DEBUG.
+PAYLOAD = {"card": "4111-1111-PROXY-PAYLOAD"}
 EXPECTED = sum(n * 10 for n in range(1, STEPS + 1))
 
 
@@ -105,6 +107,12 @@ def assert_no_secret_anywhere(outcome: Outcome, records: list[logging.LogRecord]
     texts.append(json.dumps(outcome.described, default=str))
     leaked = [s for s in secrets for text in texts if s in text]
     assert leaked == []
+    above_debug = [
+        formatter.format(r)
+        for r in records
+        if r.levelno > logging.DEBUG and not r.name.startswith(("botocore", "aiobo"))
+    ]
+    assert [t for t in above_debug if PAYLOAD["card"] in t] == []
 
 
 def workflow(ran: Counter[str]) -> Any:
@@ -153,7 +161,7 @@ async def run(
                 ) as lam,
             ):
                 arn = await asyncio.to_thread(
-                    dex_runner.start_execution, "steps", {}, lambda_endpoint=endpoint.url
+                    dex_runner.start_execution, "steps", PAYLOAD, lambda_endpoint=endpoint.url
                 )
                 described = await wait_terminal(lam, arn, within=within)
                 events = await history(lam, arn)
@@ -393,3 +401,39 @@ async def test_a_non_retryable_answer_is_not_retried(dex_runner: DexRunner) -> N
             await client.aclose()
     assert caught.value.retryable is False
     assert len(proxy.calls_of(CHECKPOINT)) == 1
+
+
+# -- seeded random faults (the schedule the soak runner draws from) ----------------------
+
+IN_CALL_FAULTS = (
+    Fault(FaultKind.STATUS, status=500),
+    Fault(FaultKind.STATUS, status=503),
+    Fault(FaultKind.RESET),
+    Fault(FaultKind.LOST_AFTER_COMMIT),
+    Fault(FaultKind.DUPLICATE),
+    Fault(FaultKind.SLOW, delay=0.05),
+)
+
+
+def test_a_seed_draws_the_same_faults_every_time() -> None:
+    def draws(seed: int) -> list[Fault | None]:
+        schedule = FaultSchedule(seed=seed, rate=0.5, kinds=IN_CALL_FAULTS)
+        return [schedule.next(CHECKPOINT) for _ in range(50)]
+
+    assert draws(7) == draws(7)
+    assert draws(7) != draws(8)
+    assert 10 < sum(fault is not None for fault in draws(7)) < 40
+
+
+@pytest.mark.parametrize("seed", [1])
+async def test_a_seeded_random_fault_run_loses_nothing(
+    dex_runner: DexRunner, seed: int, every_record: list[logging.LogRecord]
+) -> None:
+    schedule = FaultSchedule(seed=seed, rate=0.3, kinds=IN_CALL_FAULTS)
+    outcome = await run(dex_runner, schedule, read_timeout=0.5)
+    assert sum(schedule.injected.values()) > 0
+    # Runs of up to four faults in a row are absorbed by botocore's attempts; a longer one
+    # fails an invocation, which the runner retries: either way nothing is lost.
+    assert outcome.statuses()[-1] == "SUCCEEDED"
+    assert_nothing_lost(outcome, reruns_allowed=len(outcome.endpoint.errors))
+    assert_no_secret_anywhere(outcome, every_record)

@@ -241,10 +241,15 @@ class CheckpointBatcher:
             self._fail(batch, exc)
             return
         except asyncio.CancelledError as exc:
-            self._fail(batch, _broken_contract(exc))
             task = asyncio.current_task()
             if task is not None and task.cancelling():
-                raise  # the invocation itself is being cancelled
+                # The invocation itself is ending (Lambda's deadline): the call is abandoned.
+                abandoned = CheckpointError(
+                    "the checkpoint call was abandoned: the invocation is ending", retryable=True
+                )
+                self._fail(batch, abandoned)
+                raise
+            self._fail(batch, _broken_contract(exc))
             return  # the client raised it: a failed call like any other
         except BaseException as exc:  # a custom client broke its contract
             self._fail(batch, _broken_contract(exc))

@@ -103,6 +103,9 @@ class Invocation:
     async def run(self, event: Any, lambda_context: Any) -> dict[str, Any]:
         """Return the invocation output for ``event``; raise to make Lambda retry."""
         arn, token, raw_operations, marker = parse_event(event)
+        seconds_left = _seconds_left(lambda_context)
+        loop = asyncio.get_running_loop()
+        deadline = None if seconds_left is None else Deadline(seconds_left, loop)
         log = OperationLog()
         try:
             log.apply_raw(raw_operations)
@@ -110,7 +113,11 @@ class Invocation:
             msg = f"InitialExecutionState.Operations is malformed: {type(exc).__name__}: {exc}"
             raise InvalidEventError(msg) from None
         try:
-            pages = await self._page_in(arn, token, marker, log)
+            pages = (
+                await _before_hard_stop(self._page_in(arn, token, marker, log), deadline)
+                if marker
+                else 0
+            )
         except BackendError as exc:
             if exc.retryable:
                 raise
@@ -145,8 +152,8 @@ class Invocation:
             plugins=plugins,
         )
         if plugins is None:
-            return await self._run(rt, input_value)
-        return await plugins.around_invocation(lambda: self._run(rt, input_value))
+            return await self._run(rt, input_value, deadline)
+        return await plugins.around_invocation(lambda: self._run(rt, input_value, deadline))
 
     async def _page_in(self, arn: str, token: str, marker: str | None, log: OperationLog) -> int:
         """Read the state pages after the event's into ``log``; the operations read.
@@ -178,13 +185,13 @@ class Invocation:
             marker = page.next_marker
         return count
 
-    async def _run(self, rt: InvocationRuntime, input_value: Any) -> dict[str, Any]:
+    async def _run(
+        self, rt: InvocationRuntime, input_value: Any, deadline: Deadline | None
+    ) -> dict[str, Any]:
         log = rt.log
         ctx = DurableContext(rt, replaying=log.has_history)
         flusher = _sdk_task(rt.batcher.run(), "durable_async checkpoint flusher")
         loop = asyncio.get_running_loop()
-        seconds_left = _seconds_left(rt.lambda_context)
-        deadline = None if seconds_left is None else Deadline(seconds_left, loop)
         if deadline is not None:
             rt.batcher.on_call_latency = deadline.observe_call
         install_task_factory(loop)
@@ -349,6 +356,18 @@ class Invocation:
         # ``error_object`` fits the error within the service's 32 KiB, far below Lambda's
         # response limit, so a failure always travels in the output itself.
         return _output(InvocationStatus.FAILED, error=error_object(error))
+
+
+async def _before_hard_stop(coro: Coroutine[Any, Any, T], deadline: Deadline | None) -> T:
+    """``coro``'s result, unless Lambda's deadline comes first (then a timeout error)."""
+    if deadline is None:
+        return await coro
+    try:
+        async with asyncio.timeout_at(deadline.hard_stop):
+            return await coro
+    except TimeoutError:
+        msg = "Lambda's timeout came while the execution's state was being read; nothing was run"
+        raise InvocationTimeoutError(msg) from None
 
 
 def _check_unique(listed: int, log: OperationLog, raw_operations: list[dict[str, Any]]) -> None:

@@ -20,7 +20,12 @@ from support import sent_updates, start
 from durable_async import DurableContext, InvocationTimeoutError, StepContext, durable_execution
 from durable_async._deadline import FLUSH_CALLS, HARD_STOP_SECONDS, static_margin
 from durable_async._wire.enums import OperationAction
-from durable_async._wire.models import CheckpointRequest, CheckpointResponse
+from durable_async._wire.models import (
+    CheckpointRequest,
+    CheckpointResponse,
+    ExecutionStatePage,
+    GetExecutionStateRequest,
+)
 from durable_async.testing import LocalRunner, MemoryBackend
 
 
@@ -210,3 +215,31 @@ async def test_a_body_blocking_the_loop_is_wound_down_as_soon_as_it_yields() -> 
     assert loop().time() <= context.deadline
     assert ran == ["quick", "hog"]
     assert succeeded(backend) == ["quick", "hog"]
+
+
+class HungStateBackend(MemoryBackend):
+    async def get_execution_state(
+        self, params: GetExecutionStateRequest, logger: logging.Logger
+    ) -> ExecutionStatePage:
+        await asyncio.sleep(3600)  # a state read that never returns
+        raise AssertionError("unreachable")
+
+
+@pytest.mark.anyio
+async def test_a_state_read_that_never_returns_is_abandoned_at_the_hard_stop() -> None:
+    backend = HungStateBackend()
+    ran: list[str] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        ran.append("handler")
+        return "unreachable"
+
+    event = LocalRunner(handler, backend).event(start(backend))
+    event["InitialExecutionState"]["NextMarker"] = "page-2"
+    context = CountdownContext.seconds(2.0)
+    with pytest.raises(InvocationTimeoutError, match="state was being read"):
+        await handler.invoke_async(event, context, client=backend)
+    assert context.deadline - HARD_STOP_SECONDS <= loop().time() <= context.deadline
+    assert ran == []
+    assert backend.checkpoint_calls == []

@@ -11,6 +11,15 @@ rather than have Lambda kill the invocation mid-flush.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from durable_async._errors import InvocationTimeoutError
+
+if TYPE_CHECKING:
+    from durable_async._batcher import CheckpointBatcher
+
+T = TypeVar("T")
 
 #: The margin before the deadline with no latency observed yet: a tenth of the time the
 #: invocation had, between these bounds (short timeouts keep most of their time; long ones
@@ -68,3 +77,64 @@ class Deadline:
             self.slowest_call = seconds
             if self._waiter is not None and not self._waiter.done():
                 self._waiter.set_result(None)
+
+
+async def wait_until_wind_down(
+    handler_task: asyncio.Task[Any], quiet: asyncio.Task[None], deadline: Deadline | None
+) -> None:
+    """Until the handler ends, all is parked, or it is time to wind down.
+
+    The wind-down moves earlier whenever a slower checkpoint call is seen, so the wait is
+    re-armed each time that happens.
+    """
+    if deadline is None:
+        await asyncio.wait((handler_task, quiet), return_when=asyncio.FIRST_COMPLETED)
+        return
+    while True:
+        changed = deadline.next_change()
+        try:
+            await asyncio.wait(
+                (handler_task, quiet, changed),
+                timeout=deadline.until_wind_down(),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            changed.cancel()
+        if handler_task.done() or quiet.done() or deadline.until_wind_down() <= 0:
+            return
+
+
+async def close_before(
+    batcher: CheckpointBatcher, flusher: asyncio.Task[None], deadline: Deadline | None
+) -> None:
+    """Send what is queued, giving up at the deadline's hard stop.
+
+    A backend slower than the margin foresaw (or a loop blocked past the wind-down) must not
+    keep the invocation past Lambda's deadline: the flush is cancelled, and the invocation
+    fails as a timeout would, so Lambda invokes again and replay finds what was recorded.
+    """
+    if deadline is None:
+        await batcher.close(flusher)
+        return
+    try:
+        async with asyncio.timeout_at(deadline.hard_stop):
+            await batcher.close(flusher)
+    except TimeoutError:
+        await asyncio.wait((flusher,))
+        msg = (
+            "Lambda's timeout came while checkpoints were still being sent; what the service "
+            "recorded is kept and the rest runs again in the next invocation"
+        )
+        raise InvocationTimeoutError(msg) from None
+
+
+async def before_hard_stop(coro: Coroutine[Any, Any, T], deadline: Deadline | None) -> T:
+    """``coro``'s result, unless Lambda's deadline comes first (then a timeout error)."""
+    if deadline is None:
+        return await coro
+    try:
+        async with asyncio.timeout_at(deadline.hard_stop):
+            return await coro
+    except TimeoutError:
+        msg = "Lambda's timeout came while the execution's state was being read; nothing was run"
+        raise InvocationTimeoutError(msg) from None

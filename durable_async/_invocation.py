@@ -24,17 +24,21 @@ from durable_async._batcher import CheckpointBatcher
 from durable_async._client.base import DurableExecutionClient
 from durable_async._clock import epoch_millis
 from durable_async._context import DurableContext, _current
-from durable_async._deadline import Deadline
+from durable_async._deadline import (
+    Deadline,
+    before_hard_stop,
+    close_before,
+    wait_until_wind_down,
+)
 from durable_async._errors import (
     BackendError,
-    ExecutionStateError,
     InvalidEventError,
     InvocationTimeoutError,
     SerDesError,
     UnawaitedOperationError,
     error_object,
 )
-from durable_async._event import decode_input, parse_event
+from durable_async._event import check_unique, decode_input, page_in, parse_event
 from durable_async._identity import OperationIdentity
 from durable_async._logging import current_log_scope
 from durable_async._operations._common import running_body
@@ -54,7 +58,6 @@ from durable_async._wire.converter import to_wire
 from durable_async._wire.enums import InvocationStatus, OperationAction, OperationType
 from durable_async._wire.models import (
     ErrorObject,
-    GetExecutionStateRequest,
     InvocationOutput,
     OperationUpdate,
 )
@@ -114,7 +117,9 @@ class Invocation:
             raise InvalidEventError(msg) from None
         try:
             pages = (
-                await _before_hard_stop(self._page_in(arn, token, marker, log), deadline)
+                await before_hard_stop(
+                    page_in(self._client, arn, token, marker, log, self._logger), deadline
+                )
                 if marker
                 else 0
             )
@@ -122,7 +127,7 @@ class Invocation:
             if exc.retryable:
                 raise
             return _output(InvocationStatus.FAILED, error=error_object(exc))
-        _check_unique(len(raw_operations) + pages, log, raw_operations)
+        check_unique(len(raw_operations) + pages, log, raw_operations)
 
         try:
             input_value = decode_input(log)
@@ -154,36 +159,6 @@ class Invocation:
         if plugins is None:
             return await self._run(rt, input_value, deadline)
         return await plugins.around_invocation(lambda: self._run(rt, input_value, deadline))
-
-    async def _page_in(self, arn: str, token: str, marker: str | None, log: OperationLog) -> int:
-        """Read the state pages after the event's into ``log``; the operations read.
-
-        A marker seen before would page forever: the service's answer is broken, and the
-        invocation fails (retryably) before anything runs.
-        """
-        seen: set[str] = set()
-        count = 0
-        while marker:
-            if marker in seen:
-                msg = (
-                    "GetDurableExecutionState failed: its pages loop (a NextMarker came back "
-                    f"after {len(seen)} page(s)); nothing was run"
-                )
-                raise ExecutionStateError(msg, retryable=True)
-            seen.add(marker)
-            try:
-                page = await self._client.get_execution_state(
-                    GetExecutionStateRequest(arn, token, marker), self._logger
-                )
-            except BackendError:
-                raise
-            except Exception as exc:  # a custom client broke its contract
-                msg = f"GetDurableExecutionState failed: the client raised {type(exc).__name__}"
-                raise ExecutionStateError(msg, retryable=True) from exc
-            log.apply(page.operations)
-            count += len(page.operations)
-            marker = page.next_marker
-        return count
 
     async def _run(
         self, rt: InvocationRuntime, input_value: Any, deadline: Deadline | None
@@ -242,7 +217,7 @@ class Invocation:
         """Wait for the handler, suspending it once all is parked or time runs out."""
         quiet = _sdk_task(rt.monitor.wait_quiescent(), "durable_async quiescence")
         try:
-            await _wait_until_wind_down(handler_task, quiet, deadline)
+            await wait_until_wind_down(handler_task, quiet, deadline)
             if not handler_task.done():
                 rt.monitor.release()
                 if not quiet.done():
@@ -311,7 +286,7 @@ class Invocation:
         elif isinstance(error, Exception):
             output = self._failed(error)
         rt.never_awaited()  # closes what was never awaited, so no warning is left behind
-        await _close_before(batcher, flusher, deadline)
+        await close_before(batcher, flusher, deadline)
         if error is not None and output is None:
             raise error  # KeyboardInterrupt, SystemExit and kin
         if batcher.failure is not None:
@@ -358,29 +333,6 @@ class Invocation:
         return _output(InvocationStatus.FAILED, error=error_object(error))
 
 
-async def _before_hard_stop(coro: Coroutine[Any, Any, T], deadline: Deadline | None) -> T:
-    """``coro``'s result, unless Lambda's deadline comes first (then a timeout error)."""
-    if deadline is None:
-        return await coro
-    try:
-        async with asyncio.timeout_at(deadline.hard_stop):
-            return await coro
-    except TimeoutError:
-        msg = "Lambda's timeout came while the execution's state was being read; nothing was run"
-        raise InvocationTimeoutError(msg) from None
-
-
-def _check_unique(listed: int, log: OperationLog, raw_operations: list[dict[str, Any]]) -> None:
-    """Refuse a state that lists an operation twice: which record holds is unknowable."""
-    if len(log) == listed:
-        return
-    ids = [raw.get("Id") for raw in raw_operations]
-    twice = sorted({str(i) for i in ids if ids.count(i) > 1})[:5]
-    named = f": {', '.join(twice)}" if twice else " (across state pages)"
-    msg = f"the execution state lists {listed - len(log)} operation ID(s) more than once{named}"
-    raise InvalidEventError(msg)
-
-
 def _sdk_task(coro: Coroutine[Any, Any, T], name: str) -> asyncio.Task[T]:
     """A task of the SDK's own: never one of the invocation's, even in a nested run."""
     context = contextvars.copy_context()
@@ -395,55 +347,6 @@ def _unawaited_error(unawaited: list[OperationIdentity]) -> UnawaitedOperationEr
         f"the handler ended while {len(unawaited)} operation(s) it called were never "
         f"awaited: {names}{more}; await every operation (or gather them)"
     )
-
-
-async def _wait_until_wind_down(
-    handler_task: asyncio.Task[Any], quiet: asyncio.Task[None], deadline: Deadline | None
-) -> None:
-    """Until the handler ends, all is parked, or it is time to wind down.
-
-    The wind-down moves earlier whenever a slower checkpoint call is seen, so the wait is
-    re-armed each time that happens.
-    """
-    if deadline is None:
-        await asyncio.wait((handler_task, quiet), return_when=asyncio.FIRST_COMPLETED)
-        return
-    while True:
-        changed = deadline.next_change()
-        try:
-            await asyncio.wait(
-                (handler_task, quiet, changed),
-                timeout=deadline.until_wind_down(),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            changed.cancel()
-        if handler_task.done() or quiet.done() or deadline.until_wind_down() <= 0:
-            return
-
-
-async def _close_before(
-    batcher: CheckpointBatcher, flusher: asyncio.Task[None], deadline: Deadline | None
-) -> None:
-    """Send what is queued, giving up at the deadline's hard stop.
-
-    A backend slower than the margin foresaw (or a loop blocked past the wind-down) must not
-    keep the invocation past Lambda's deadline: the flush is cancelled, and the invocation
-    fails as a timeout would, so Lambda invokes again and replay finds what was recorded.
-    """
-    if deadline is None:
-        await batcher.close(flusher)
-        return
-    try:
-        async with asyncio.timeout_at(deadline.hard_stop):
-            await batcher.close(flusher)
-    except TimeoutError:
-        await asyncio.wait((flusher,))
-        msg = (
-            "Lambda's timeout came while checkpoints were still being sent; what the service "
-            "recorded is kept and the rest runs again in the next invocation"
-        )
-        raise InvocationTimeoutError(msg) from None
 
 
 def _qualname(awaitable: Any) -> str:

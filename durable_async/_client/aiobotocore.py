@@ -15,7 +15,6 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_async._errors import BackendError, CheckpointError, ExecutionStateError
-from durable_async._redact import redact
 from durable_async._wire.converter import from_wire, to_wire
 from durable_async._wire.models import (
     CheckpointRequest,
@@ -103,6 +102,9 @@ def _translate(
     service error is chained as a copy whose message is redacted, so ``__cause__`` still
     tells the code, message and HTTP status; other errors are named in the message.
     """
+    # Imported on the error path only: nothing of it at cold start.
+    from durable_async._redact import redact
+
     response: dict[str, Any] = getattr(exc, "response", None) or {}
     error = response.get("Error") or {}
     code = error.get("Code")
@@ -148,6 +150,8 @@ def _read(response: Any, model: type[T], error_cls: type[BackendError]) -> T:
     try:
         return from_wire(response, model)
     except Exception as exc:
+        from durable_async._redact import redact
+
         message = redact(str(exc) or type(exc).__name__)
         failure = error_cls(
             f"{error_cls.operation} failed: the answer does not fit this SDK's model: {message}",

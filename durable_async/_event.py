@@ -47,6 +47,9 @@ def parse_event(event: Any) -> tuple[str, str, list[dict[str, Any]], str | None]
         msg = "InitialExecutionState.Operations must be a list of objects"
         raise InvalidEventError(msg)
     marker = state.get("NextMarker") or None
+    if marker is not None and not isinstance(marker, str):
+        msg = f"InitialExecutionState.NextMarker must be a string, got {type(marker).__name__}"
+        raise InvalidEventError(msg)
     return arn, token, operations, marker
 
 
@@ -66,6 +69,9 @@ async def page_in(
     seen: set[str] = set()
     count = 0
     while marker:
+        if not isinstance(marker, str):
+            msg = f"GetDurableExecutionState failed: a NextMarker is a {type(marker).__name__}"
+            raise ExecutionStateError(msg, retryable=True)
         if marker in seen:
             msg = (
                 "GetDurableExecutionState failed: its pages loop (a NextMarker came back "

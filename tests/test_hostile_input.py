@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from support import start
 
@@ -53,7 +53,7 @@ async def one_step(event: Any, ctx: DurableContext) -> int:
     return int(await ctx.step(step_one, name="one"))
 
 
-def event_with(operations: list[Any], marker: str | None = None) -> dict[str, Any]:
+def event_with(operations: list[Any], marker: Any = None) -> dict[str, Any]:
     state: dict[str, Any] = {"Operations": operations}
     if marker is not None:
         state["NextMarker"] = marker
@@ -182,6 +182,17 @@ async def test_a_next_marker_loop_is_detected_before_anything_runs(serve: Any) -
         await invoke_against(service, event_with([EXECUTION_OP], marker="page-2"))
     assert caught.value.retryable is True
     assert (service.reads, service.writes) == (2, 0)
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("aws_env")
+async def test_a_next_marker_that_is_not_a_string_is_a_typed_error(serve: Any) -> None:
+    service = await serve([{"Operations": [], "NextMarker": 7}])
+    with pytest.raises(ExecutionStateError, match="a NextMarker is a int"):
+        await invoke_against(service, event_with([EXECUTION_OP], marker="page-2"))
+    assert service.writes == 0
+    with pytest.raises(InvalidEventError, match="NextMarker must be a string, got list"):
+        await one_step.invoke_async(event_with([EXECUTION_OP], marker=[1]), client=MemoryBackend())
 
 
 class LoopingPagesBackend(MemoryBackend):
@@ -324,6 +335,8 @@ _events = st.one_of(
     max_examples=200, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow]
 )
 @given(event=_events)
+# Found by this test: a NextMarker that is not a string crashed the page loop (TypeError).
+@example(event=event_with([], marker=[None]))
 def test_any_event_gets_an_output_or_a_typed_error(event: Any) -> None:
     """The SDK never crashes on an event: it answers with an output or raises DurableError."""
 

@@ -29,10 +29,11 @@ import json
 import logging
 import uuid
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from durable_async._client.base import DurableExecutionClient
-from durable_async._errors import BackendError, CheckpointError
+from durable_async._errors import BackendError, CheckpointError, ExecutionStateError
 from durable_async._replay import OperationLog
 from durable_async._suspend import Suspended, SuspensionMonitor
 from durable_async._wire.enums import OperationType
@@ -138,6 +139,8 @@ class CheckpointBatcher:
         self.completed = False
         #: ``CheckpointDurableExecution`` calls made, for statistics and tests.
         self.calls = 0
+        #: Told how many seconds each successful checkpoint call took (the deadline's margin).
+        self.on_call_latency: Callable[[float], None] | None = None
 
     @property
     def flusher(self) -> asyncio.Task[None] | None:
@@ -299,11 +302,14 @@ class CheckpointBatcher:
         )
         self.calls += 1
         loop = asyncio.get_running_loop()
-        started = loop.time()
         try:
+            started = loop.time()
             response = await self._client.checkpoint(request, self._logger)
+            elapsed = loop.time() - started
             low, high = HOLD_BOUNDS
-            self._hold = min(high, max(low, loop.time() - started))
+            self._hold = min(high, max(low, elapsed))
+            if self.on_call_latency is not None:
+                self.on_call_latency(elapsed)
             if response.checkpoint_token:
                 self._token = response.checkpoint_token
             elif any(u.type is OperationType.EXECUTION for u in updates):
@@ -313,7 +319,12 @@ class CheckpointBatcher:
                 return
             self._log.apply(response.new_execution_state.operations)
             marker = response.new_execution_state.next_marker
+            seen: set[str] = set()
             while marker and not self.completed:
+                if marker in seen:
+                    msg = "GetDurableExecutionState failed: its pages loop (a NextMarker came back)"
+                    raise ExecutionStateError(msg, retryable=True)
+                seen.add(marker)
                 page = await self._client.get_execution_state(
                     GetExecutionStateRequest(self._arn, self._token, marker), self._logger
                 )
@@ -323,10 +334,15 @@ class CheckpointBatcher:
             self._fail(batch, exc)
             return
         except asyncio.CancelledError as exc:
-            self._fail(batch, _broken_contract(exc))
             task = asyncio.current_task()
             if task is not None and task.cancelling():
-                raise  # the invocation itself is being cancelled
+                # The invocation itself is ending (Lambda's deadline): the call is abandoned.
+                abandoned = CheckpointError(
+                    "the checkpoint call was abandoned: the invocation is ending", retryable=True
+                )
+                self._fail(batch, abandoned)
+                raise
+            self._fail(batch, _broken_contract(exc))
             return  # the client raised it: a failed call like any other
         except BaseException as exc:  # a custom client broke its contract
             self._fail(batch, _broken_contract(exc))

@@ -1,17 +1,21 @@
 """The invocation event Lambda hands a durable handler: what it holds, checked on arrival.
 
 A malformed or non-durable event raises ``InvalidEventError`` with what was expected, before
-anything is run or sent.
+anything is run or sent; so does state that lists an operation twice. State pages that loop
+raise a retryable ``ExecutionStateError``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from typing import Any
 
-from durable_async._errors import InvalidEventError, SerDesError
+from durable_async._client.base import DurableExecutionClient
+from durable_async._errors import BackendError, ExecutionStateError, InvalidEventError, SerDesError
 from durable_async._replay import OperationLog
+from durable_async._wire.models import GetExecutionStateRequest
 
 
 def parse_event(event: Any) -> tuple[str, str, list[dict[str, Any]], str | None]:
@@ -43,7 +47,62 @@ def parse_event(event: Any) -> tuple[str, str, list[dict[str, Any]], str | None]
         msg = "InitialExecutionState.Operations must be a list of objects"
         raise InvalidEventError(msg)
     marker = state.get("NextMarker") or None
+    if marker is not None and not isinstance(marker, str):
+        msg = f"InitialExecutionState.NextMarker must be a string, got {type(marker).__name__}"
+        raise InvalidEventError(msg)
     return arn, token, operations, marker
+
+
+async def page_in(
+    client: DurableExecutionClient,
+    arn: str,
+    token: str,
+    marker: str | None,
+    log: OperationLog,
+    logger: logging.Logger,
+) -> int:
+    """Read the state pages after the event's into ``log``; the number of operations read.
+
+    A marker seen before would page forever: the service's answer is broken, and the
+    invocation fails (retryably) before anything runs.
+    """
+    seen: set[str] = set()
+    count = 0
+    while marker:
+        if not isinstance(marker, str):
+            msg = f"GetDurableExecutionState failed: a NextMarker is a {type(marker).__name__}"
+            raise ExecutionStateError(msg, retryable=True)
+        if marker in seen:
+            msg = (
+                "GetDurableExecutionState failed: its pages loop (a NextMarker came back "
+                f"after {len(seen)} page(s)); nothing was run"
+            )
+            raise ExecutionStateError(msg, retryable=True)
+        seen.add(marker)
+        try:
+            page = await client.get_execution_state(
+                GetExecutionStateRequest(arn, token, marker), logger
+            )
+        except BackendError:
+            raise
+        except Exception as exc:  # a custom client broke its contract
+            msg = f"GetDurableExecutionState failed: the client raised {type(exc).__name__}"
+            raise ExecutionStateError(msg, retryable=True) from exc
+        log.apply(page.operations)
+        count += len(page.operations)
+        marker = page.next_marker
+    return count
+
+
+def check_unique(listed: int, log: OperationLog, raw_operations: list[dict[str, Any]]) -> None:
+    """Refuse a state that lists an operation twice: which record holds is unknowable."""
+    if len(log) == listed:
+        return
+    ids = [raw.get("Id") for raw in raw_operations]
+    twice = sorted({str(i) for i in ids if ids.count(i) > 1})[:5]
+    named = f": {', '.join(twice)}" if twice else " (across state pages)"
+    msg = f"the execution state lists {listed - len(log)} operation ID(s) more than once{named}"
+    raise InvalidEventError(msg)
 
 
 def decode_input(log: OperationLog) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import inspect
 import json
 import logging
 import math
@@ -23,6 +24,12 @@ from durable_async._batcher import CheckpointBatcher
 from durable_async._client.base import DurableExecutionClient
 from durable_async._clock import epoch_millis
 from durable_async._context import DurableContext, _current
+from durable_async._deadline import (
+    Deadline,
+    before_hard_stop,
+    close_before,
+    wait_until_wind_down,
+)
 from durable_async._errors import (
     BackendError,
     InvalidEventError,
@@ -31,7 +38,7 @@ from durable_async._errors import (
     UnawaitedOperationError,
     error_object,
 )
-from durable_async._event import decode_input, parse_event
+from durable_async._event import check_unique, decode_input, page_in, parse_event
 from durable_async._failure_log import execution_failed
 from durable_async._identity import OperationIdentity
 from durable_async._logging import current_log_scope
@@ -52,18 +59,12 @@ from durable_async._wire.converter import to_wire
 from durable_async._wire.enums import InvocationStatus, OperationAction, OperationType
 from durable_async._wire.models import (
     ErrorObject,
-    GetExecutionStateRequest,
     InvocationOutput,
     OperationUpdate,
 )
 
 #: Lambda's response limit, less room for the envelope (as AWS's SDK reserves).
 RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 50
-#: Seconds before Lambda's timeout at which a still-running invocation is wound down, so
-#: queued checkpoints are sent and the invocation ends PENDING instead of being killed: a
-#: tenth of the time the invocation had, between these bounds (short function timeouts
-#: keep most of their time; long ones keep three seconds to flush).
-DEADLINE_MARGIN_SECONDS = (0.25, 3.0)
 
 if TYPE_CHECKING:
     from durable_async._plugins import PluginDispatcher
@@ -108,23 +109,28 @@ class Invocation:
     async def run(self, event: Any, lambda_context: Any) -> dict[str, Any]:
         """Return the invocation output for ``event``; raise to make Lambda retry."""
         arn, token, raw_operations, marker = parse_event(event)
+        seconds_left = _seconds_left(lambda_context)
+        loop = asyncio.get_running_loop()
+        deadline = None if seconds_left is None else Deadline(seconds_left, loop)
         log = OperationLog()
         try:
             log.apply_raw(raw_operations)
         except Exception as exc:
-            msg = f"InitialExecutionState.Operations is malformed: {exc!r}"
-            raise InvalidEventError(msg) from exc
+            msg = f"InitialExecutionState.Operations is malformed: {type(exc).__name__}: {exc}"
+            raise InvalidEventError(msg) from None
         try:
-            while marker:
-                page = await self._client.get_execution_state(
-                    GetExecutionStateRequest(arn, token, marker), self._logger
+            pages = (
+                await before_hard_stop(
+                    page_in(self._client, arn, token, marker, log, self._logger), deadline
                 )
-                log.apply(page.operations)
-                marker = page.next_marker
+                if marker
+                else 0
+            )
         except BackendError as exc:
             if exc.retryable:
                 raise
             return _output(InvocationStatus.FAILED, error=error_object(exc))
+        check_unique(len(raw_operations) + pages, log, raw_operations)
 
         try:
             input_value = decode_input(log)
@@ -157,18 +163,22 @@ class Invocation:
             pipelined=self._pipelined,
         )
         if plugins is None:
-            return await self._run(rt, input_value)
-        return await plugins.around_invocation(lambda: self._run(rt, input_value))
+            return await self._run(rt, input_value, deadline)
+        return await plugins.around_invocation(lambda: self._run(rt, input_value, deadline))
 
-    async def _run(self, rt: InvocationRuntime, input_value: Any) -> dict[str, Any]:
+    async def _run(
+        self, rt: InvocationRuntime, input_value: Any, deadline: Deadline | None
+    ) -> dict[str, Any]:
         log = rt.log
         ctx = DurableContext(rt, replaying=log.has_history)
         loop = asyncio.get_running_loop()
+        if deadline is not None:
+            rt.batcher.on_call_latency = deadline.observe_call
         install_task_factory(loop)
         try:
             try:
                 handler_task = self._start_handler(ctx, input_value)
-                await self._until_done(rt, handler_task, _seconds_left(rt.lambda_context))
+                await self._until_done(rt, handler_task, deadline)
             except BaseException:
                 rt.monitor.close()
                 await _cancel_all(rt, _flusher_of(rt))
@@ -182,7 +192,7 @@ class Invocation:
             await _cancel_all(rt, [])
         finally:
             uninstall_task_factory(loop)
-        return await self._finish(rt, handler_task)
+        return await self._finish(rt, handler_task, deadline)
 
     def _start_handler(self, ctx: DurableContext, input_value: Any) -> asyncio.Task[Any]:
         """Run the handler in a task of its own, the root of the invocation's tasks."""
@@ -209,16 +219,12 @@ class Invocation:
 
     @staticmethod
     async def _until_done(
-        rt: InvocationRuntime, handler_task: asyncio.Task[Any], seconds_left: float | None
+        rt: InvocationRuntime, handler_task: asyncio.Task[Any], deadline: Deadline | None
     ) -> None:
         """Wait for the handler, suspending it once all is parked or time runs out."""
         quiet = rt.monitor.quiescent
-        timeout = None if seconds_left is None else _budget(seconds_left)
-        started = asyncio.get_running_loop().time()
         try:
-            await asyncio.wait(
-                (handler_task, quiet), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
+            await wait_until_wind_down(handler_task, quiet, deadline)
             if not handler_task.done():
                 rt.monitor.release()
                 if not quiet.done():
@@ -237,7 +243,7 @@ class Invocation:
                 try:
                     await asyncio.wait(
                         (handler_task, drained),
-                        timeout=_remaining(timeout, started),
+                        timeout=None if deadline is None else deadline.until_wind_down(),
                         return_when=asyncio.FIRST_COMPLETED,
                     )
                 finally:
@@ -255,6 +261,7 @@ class Invocation:
         self,
         rt: InvocationRuntime,
         handler_task: asyncio.Task[Any],
+        deadline: Deadline | None,
     ) -> dict[str, Any]:
         batcher = rt.batcher
         output: dict[str, Any] | None = None
@@ -285,7 +292,7 @@ class Invocation:
             execution_failed(rt.arn, error)
             output = self._failed(error)
         rt.never_awaited()  # closes what was never awaited, so no warning is left behind
-        await batcher.close()
+        await close_before(batcher, deadline)
         if error is not None and output is None:
             raise error  # KeyboardInterrupt, SystemExit and kin
         if batcher.failure is not None:
@@ -304,6 +311,15 @@ class Invocation:
         return output
 
     async def _succeeded(self, rt: InvocationRuntime, result: Any) -> dict[str, Any]:
+        if inspect.isawaitable(result):
+            close = getattr(result, "close", None)
+            if callable(close):
+                close()  # never awaited: closed here so no RuntimeWarning follows it
+            error = SerDesError(
+                f"the handler returned {type(result).__name__} {_qualname(result)} instead of "
+                "its value; await it (`return await ...`)"
+            )
+            return self._failed(error)
         try:
             encoded = json.dumps(result)
         except (TypeError, ValueError) as exc:
@@ -349,17 +365,9 @@ def _unawaited_error(unawaited: list[OperationIdentity]) -> UnawaitedOperationEr
     )
 
 
-def _budget(seconds_left: float) -> float:
-    """Seconds the handler may run before the invocation winds down."""
-    low, high = DEADLINE_MARGIN_SECONDS
-    return max(0.0, seconds_left - min(high, max(low, seconds_left / 10)))
-
-
-def _remaining(budget: float | None, started: float) -> float | None:
-    """What is left of ``budget`` seconds counted from loop time ``started``."""
-    if budget is None:
-        return None
-    return max(0.0, budget - (asyncio.get_running_loop().time() - started))
+def _qualname(awaitable: Any) -> str:
+    name = getattr(awaitable, "__qualname__", None)
+    return repr(name) if isinstance(name, str) else ""
 
 
 def _seconds_left(lambda_context: Any) -> float | None:

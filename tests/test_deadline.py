@@ -15,7 +15,7 @@ from durable_async import (
     StepContext,
     durable_execution,
 )
-from durable_async._invocation import _budget
+from durable_async._deadline import static_margin
 from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
 
 #: Remaining time within the SDK's safety margin: the deadline is already due.
@@ -122,8 +122,8 @@ async def test_the_next_invocation_runs_the_interrupted_step_again() -> None:
 
 
 def test_the_safety_margin_scales_with_the_time_left() -> None:
-    assert _budget(900.0) == 897.0  # long timeouts keep three seconds to flush
-    assert _budget(10.0) == 9.0  # a tenth of the time left
-    assert _budget(2.9) == pytest.approx(2.61)  # Lambda's default 3 s timeout still runs
-    assert _budget(1.0) == 0.75  # never less than a quarter second of margin
-    assert _budget(0.1) == 0.0
+    assert static_margin(900.0) == 3.0  # long timeouts keep three seconds to flush
+    assert static_margin(10.0) == 1.0  # a tenth of the time left
+    assert static_margin(2.9) == pytest.approx(0.29)  # Lambda's default 3 s timeout still runs
+    assert static_margin(1.0) == 0.25  # never less than a quarter second of margin
+    assert static_margin(0.1) == 0.25  # already due

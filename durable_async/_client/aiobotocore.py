@@ -8,10 +8,11 @@ leaves it: every failure becomes ``CheckpointError`` or ``ExecutionStateError`` 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import weakref
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_async._errors import (
     BackendError,
@@ -34,6 +35,7 @@ from .base import DurableExecutionClient
 if TYPE_CHECKING:
     from aiobotocore.session import AioSession
 
+T = TypeVar("T")
 _USER_AGENT = "durable-async/0.1.0"
 _STALE_TOKEN_PREFIX = "Invalid checkpoint token"
 #: Error codes that arrive as 5xx but need the customer to act, so retrying is pointless.
@@ -45,6 +47,37 @@ _TERMINAL_CODES = frozenset(
         "KMSNotFoundException",
     }
 )
+
+
+class GarbledAnswerError(Exception):
+    """The service answered 200 with a body that is not a JSON object.
+
+    botocore would read such a body as an empty answer (no checkpoint token, no
+    operations): a checkpoint would look revoked and a state page empty, silently losing
+    history. Raised from botocore's ``before-parse`` event instead, so the call fails.
+    """
+
+
+def _check_answer(response_dict: dict[str, Any], **_: Any) -> None:
+    if response_dict.get("status_code") != 200:
+        return  # error bodies are botocore's to read
+    body = response_dict.get("body") or b""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    if not isinstance(document, dict):
+        msg = f"the answer is not a JSON object ({len(body)} bytes; truncated or garbled?)"
+        raise GarbledAnswerError(msg)
+
+
+def _check_answers_of(client: Any) -> None:
+    """Have ``client`` refuse garbled answers of the two durable-execution calls."""
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is None:
+        return  # a stand-in client (tests) without botocore's event system
+    for operation in ("CheckpointDurableExecution", "GetDurableExecutionState"):
+        events.register(f"before-parse.lambda.{operation}", _check_answer)
 
 
 def classify(code: str | None, message: str, status: int | None) -> bool:
@@ -66,20 +99,72 @@ def classify(code: str | None, message: str, status: int | None) -> bool:
     return not 400 <= status < 500
 
 
-def _translate(exc: Exception, error_cls: type[BackendError]) -> BackendError:
+def _translate(
+    exc: Exception, error_cls: type[BackendError], secrets: tuple[str | None, ...]
+) -> BackendError:
+    """``exc`` as ``error_cls``, with every secret it quotes removed.
+
+    botocore's own exception is not chained: its message (and so any traceback that
+    prints it) quotes the request URL, whose query string holds the checkpoint token. A
+    service error is chained as a copy whose message is redacted, so ``__cause__`` still
+    tells the code, message and HTTP status; other errors are named in the message.
+    """
+    # Imported on the error path only: nothing of it at cold start.
+    from durable_async._redact import redact
+
     response: dict[str, Any] = getattr(exc, "response", None) or {}
     error = response.get("Error") or {}
     code = error.get("Code")
-    message = error.get("Message") or str(exc)
+    raw_message = error.get("Message") or str(exc)
     status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    message = redact(raw_message, secrets)
+    kind = code or (None if response else type(exc).__name__)
     translated = error_cls(
-        f"{error_cls.operation} failed: {code + ': ' if code else ''}{message}",
-        retryable=classify(code, message, status),
+        f"{error_cls.operation} failed: {kind + ': ' if kind else ''}{message}",
+        retryable=classify(code, raw_message, status),
         code=code,
         status_code=status,
     )
-    translated.__cause__ = exc
+    if response:
+        translated.__cause__ = _redacted_client_error(exc, response, message)
+    else:
+        translated.__suppress_context__ = True
     return translated
+
+
+def _redacted_client_error(exc: Exception, response: dict[str, Any], message: str) -> Exception:
+    """A botocore ``ClientError`` like ``exc`` whose message is redacted."""
+    from botocore.exceptions import ClientError
+
+    error = {**(response.get("Error") or {}), "Message": message}
+    metadata = {
+        key: value
+        for key, value in (response.get("ResponseMetadata") or {}).items()
+        if key in ("HTTPStatusCode", "RequestId", "RetryAttempts")
+    }
+    copy: Exception = ClientError(
+        {"Error": error, "ResponseMetadata": metadata}, getattr(exc, "operation_name", "")
+    )
+    return copy
+
+
+def _read(response: Any, model: type[T], error_cls: type[BackendError]) -> T:
+    """``response`` as ``model``; an answer the SDK cannot read is a retryable failure.
+
+    Retryable because the execution must not fail for it: an operation type or status from a
+    newer service is read once the function runs a newer SDK.
+    """
+    try:
+        return from_wire(response, model)
+    except Exception as exc:
+        from durable_async._redact import redact
+
+        message = redact(str(exc) or type(exc).__name__)
+        failure = error_cls(
+            f"{error_cls.operation} failed: the answer does not fit this SDK's model: {message}",
+            retryable=True,
+        )
+    raise failure  # outside the handler: the answer's values stay out of the traceback
 
 
 class AioBotocoreClient(DurableExecutionClient):
@@ -155,6 +240,7 @@ class AioBotocoreClient(DurableExecutionClient):
                         config=config,
                     )
                 )
+                _check_answers_of(self._client)
                 self._stack = stack
         return self._client
 
@@ -169,8 +255,10 @@ class AioBotocoreClient(DurableExecutionClient):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise _translate(exc, CheckpointError) from exc
-        return from_wire(response, CheckpointResponse)
+            failure = _translate(exc, CheckpointError, (params.checkpoint_token,))
+        else:
+            return _read(response, CheckpointResponse, CheckpointError)
+        raise failure  # outside the handler: botocore's exception is not its context
 
     async def get_execution_state(
         self, params: GetExecutionStateRequest, logger: logging.Logger
@@ -183,8 +271,10 @@ class AioBotocoreClient(DurableExecutionClient):
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            raise _translate(exc, ExecutionStateError) from exc
-        return from_wire(response, ExecutionStatePage)
+            failure = _translate(exc, ExecutionStateError, (params.checkpoint_token,))
+        else:
+            return _read(response, ExecutionStatePage, ExecutionStateError)
+        raise failure  # outside the handler: botocore's exception is not its context
 
     async def aclose(self) -> None:
         """Close the botocore client and its connection pool."""

@@ -63,7 +63,8 @@ class Callback(Generic[T]):
         self._serdes = serdes
 
     def __repr__(self) -> str:
-        return f"Callback(callback_id={self.callback_id!r})"
+        # Not the ID itself: whoever reads it (in a log line, say) can complete the callback.
+        return f"Callback(operation_id={self.operation_id!r}, callback_id=<redacted>)"
 
     def _answered(self) -> bool:
         op = self._rt.log.get(self.operation_id)

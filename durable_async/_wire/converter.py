@@ -74,13 +74,34 @@ def _to_datetime(value: Any, _: type) -> datetime:
     raise TypeError(msg)
 
 
+def _enum_hook(enum: type[Any]) -> Callable[[Any, Any], Any]:
+    """Structure ``enum`` by value; an unknown value says what it is and where it came from."""
+    by_value = dict(enum._value2member_map_)
+
+    def structure(value: Any, _: Any) -> Any:
+        try:
+            return by_value[value]
+        except (KeyError, TypeError):
+            raise ValueError(_unknown(enum, value)) from None
+
+    return structure
+
+
+def _unknown(enum: type[Any], value: Any) -> str:
+    if value is None:
+        return f"no {enum.__name__}"
+    return (
+        f"unknown {enum.__name__} {value!r}: this version of durable_async does not know it "
+        "(written by a newer service or SDK?)"
+    )
+
+
 def _make_converter() -> Converter:
     conv = Converter(detailed_validation=False)
     conv.register_structure_hook(datetime, _to_datetime)
     conv.register_unstructure_hook(datetime, lambda dt: dt)
     for enum in (OperationType, OperationStatus, OperationAction, InvocationStatus):
-        by_value = dict(enum._value2member_map_)
-        conv.register_structure_hook(enum, lambda v, _, m=by_value: m[v])
+        conv.register_structure_hook(enum, _enum_hook(enum))
         conv.register_unstructure_hook(enum, lambda e: e._value_)
 
     def unstructure_factory(cls: type) -> Callable[[Any], dict[str, Any]]:
@@ -135,13 +156,28 @@ def _make_converter() -> Converter:
             error_object(get("Error")),
         )
 
+    def unknown_kind(o: Any) -> ValueError:
+        for key, enum, known in (
+            ("Type", OperationType, types),
+            ("Status", OperationStatus, statuses),
+        ):
+            value = o.get(key)
+            if not isinstance(value, str) or value not in known:
+                return ValueError(f"operation {o.get('Id')!r}: {_unknown(enum, value)}")
+        return ValueError(f"an operation has no Id (keys: {sorted(o)[:10]})")
+
     def structure_operation(o: Any, _: Any) -> Operation:
         get = o.get
+        try:
+            kind, status = types[o["Type"]], statuses[o["Status"]]
+            op_id = o["Id"]
+        except (KeyError, TypeError):
+            raise unknown_kind(o) from None
         step_details = get("StepDetails")
         return Operation(
-            o["Id"],
-            types[o["Type"]],
-            statuses[o["Status"]],
+            op_id,
+            kind,
+            status,
             get("ParentId"),
             get("Name"),
             get("SubType"),

@@ -17,6 +17,11 @@ from durable_async._wire.enums import (
 )
 
 
+def _hidden(value: object) -> str:
+    """The repr of a secret (a checkpoint token, a callback ID): never its value."""
+    return "<redacted>" if value else repr(value)
+
+
 @attrs.frozen
 class ErrorObject:
     """An error as the service stores it (``ErrorMessage``/``ErrorType``/...)."""
@@ -54,7 +59,7 @@ class WaitDetails:
 
 @attrs.frozen
 class CallbackDetails:
-    callback_id: str | None = None
+    callback_id: str | None = attrs.field(default=None, repr=_hidden)
     result: str | None = None
     error: ErrorObject | None = None
 
@@ -144,7 +149,7 @@ class CheckpointRequest:
     """Parameters of ``CheckpointDurableExecution``."""
 
     durable_execution_arn: str
-    checkpoint_token: str
+    checkpoint_token: str = attrs.field(repr=_hidden)
     updates: tuple[OperationUpdate, ...]
     client_token: str | None = None
 
@@ -153,7 +158,7 @@ class CheckpointRequest:
 class CheckpointResponse:
     """Result of ``CheckpointDurableExecution``; no token means revoked or completed."""
 
-    checkpoint_token: str | None = None
+    checkpoint_token: str | None = attrs.field(default=None, repr=_hidden)
     new_execution_state: ExecutionStatePage = ExecutionStatePage()
 
 
@@ -162,7 +167,7 @@ class GetExecutionStateRequest:
     """Parameters of ``GetDurableExecutionState``."""
 
     durable_execution_arn: str
-    checkpoint_token: str
+    checkpoint_token: str = attrs.field(repr=_hidden)
     marker: str | None = None
     max_items: int = 1000
 
@@ -172,7 +177,7 @@ class InvocationInput:
     """The event Lambda hands a durable function."""
 
     durable_execution_arn: str
-    checkpoint_token: str
+    checkpoint_token: str = attrs.field(repr=_hidden)
     initial_execution_state: ExecutionStatePage = ExecutionStatePage()
 
 

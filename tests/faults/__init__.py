@@ -1,0 +1,1 @@
+"""Fault injection between the SDK and dex-local-runner (see ``proxy``)."""

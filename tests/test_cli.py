@@ -487,3 +487,24 @@ def test_replay_checks_every_history_given_and_fails_if_any_differs(
     first, second = out.splitlines()
     assert first == f"{recorded}: OK: the code replays the history to the same outcome"
     assert second.startswith(f"{other}: NON-DETERMINISTIC")
+
+
+def test_a_run_records_error_types_under_the_module_name_lambda_would_use(
+    capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path
+) -> None:
+    workflow = tmp_path / "billing.py"
+    workflow.write_text(
+        "from durable_async import RetryPresets, StepConfig, durable_execution\n"
+        "class Declined(Exception):\n"
+        "    pass\n"
+        "def charge(step):\n"
+        "    raise Declined('no funds')\n"
+        "@durable_execution\n"
+        "async def handler(event, ctx):\n"
+        "    config = StepConfig(retry_strategy=RetryPresets.none())\n"
+        "    return await ctx.step(charge, name='charge', config=config)\n"
+    )
+    status, out, _ = cli(capsys, "run", f"{workflow}:handler", "--store", store)
+    assert status == 1
+    # As deployed (handler "billing.handler"), not a name private to the CLI.
+    assert "error=billing.Declined: no funds" in out

@@ -34,8 +34,14 @@ def load_target(spec: str) -> tuple[DurableHandler[Any], dict[str, DurableHandle
     that chains to a function defined beside it runs without AWS.
     """
     path, name = split_target(spec)
-    module_name = f"_durable_async_cli_{path.stem}"
+    # Imported under its file's stem, as Lambda imports ``order_workflow.handler``, so the
+    # error types a run records (``order_workflow.PaymentDeclined``) are the ones the
+    # deployed function records. A stem that names another module gets a private name.
+    module_name = path.stem
     module = sys.modules.get(module_name)
+    if module is not None and getattr(module, "__file__", None) != str(path):
+        module_name = f"_durable_async_cli_{path.stem}"
+        module = sys.modules.get(module_name)
     if module is None:
         loader_spec = importlib.util.spec_from_file_location(module_name, path)
         if loader_spec is None or loader_spec.loader is None:

@@ -19,6 +19,8 @@ from durable_async import (
     DurableContext,
     MapConfig,
     NestingType,
+    OperationStatus,
+    OperationType,
     ParallelBranch,
     ParallelConfig,
     StepContext,
@@ -27,7 +29,6 @@ from durable_async import (
 )
 from durable_async._identity import operation_id
 from durable_async._serdes import EXTENDED, SerDesContext
-from durable_async._wire.enums import OperationStatus, OperationType
 from durable_async._wire.models import ErrorObject, Operation
 from durable_async.testing import ExecutionResult, LocalRunner, MemoryBackend
 

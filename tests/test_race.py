@@ -12,12 +12,12 @@ from support import invoke_once, start
 from durable_async import (
     ChildContextError,
     DurableContext,
+    OperationType,
     RetryPresets,
     StepConfig,
     StepContext,
     durable_execution,
 )
-from durable_async._wire.enums import OperationType
 from durable_async.testing import LocalRunner, MemoryBackend
 
 pytestmark = pytest.mark.anyio

@@ -17,12 +17,13 @@ from durable_async import (
     DurableContext,
     DurableExecutionClient,
     ExecutionStateError,
+    OperationStatus,
+    OperationType,
     RetryPresets,
     StepConfig,
     StepContext,
     durable_execution,
 )
-from durable_async._wire.enums import OperationStatus, OperationType
 from durable_async._wire.models import (
     CheckpointRequest,
     CheckpointResponse,

@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 from support import SignallingBackend, start
 
-from durable_async import DurableContext, StepContext, durable_execution
-from durable_async._wire.enums import OperationType
+from durable_async import DurableContext, OperationType, StepContext, durable_execution
 from durable_async.testing import LocalRunner, MemoryBackend
 
 

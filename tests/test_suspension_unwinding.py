@@ -22,13 +22,14 @@ from support import ListHandler
 
 from durable_async import (
     DurableContext,
+    OperationStatus,
+    OperationType,
     RetryPresets,
     StepConfig,
     StepContext,
     StepError,
     durable_execution,
 )
-from durable_async._wire.enums import OperationStatus, OperationType
 from durable_async._wire.models import Operation
 from durable_async.testing import ExecutionResult, LocalRunner
 

@@ -25,13 +25,13 @@ from support import invoke_once, start
 
 from durable_async import (
     DurableContext,
+    OperationType,
     RetryPresets,
     StepConfig,
     StepContext,
     durable_execution,
 )
 from durable_async._identity import operation_id
-from durable_async._wire.enums import OperationType
 from durable_async.testing import ExecutionResult, LocalRunner, MemoryBackend
 
 SEEDS = range(200)

@@ -75,6 +75,41 @@ def _translate(exc: Exception, error_cls: type[BackendError]) -> BackendError:
     return translated
 
 
+_sdk_session: AioSession | None = None
+
+
+def sdk_session() -> AioSession:
+    """The aiobotocore session of clients built without one, made and kept on first use.
+
+    It loads the trimmed Lambda model (see ``_loader``); keeping it means the models it
+    parsed serve every later client in the process (one per event loop).
+    """
+    global _sdk_session
+    if _sdk_session is None:
+        from aiobotocore.session import get_session
+
+        from ._loader import install
+
+        session = get_session()
+        install(session)
+        _sdk_session = session
+    return _sdk_session
+
+
+def prepare() -> None:
+    """Do the loop-free part of building the client now: imports, session and models.
+
+    Called while Lambda initialises the handler module (its INIT phase, which runs before
+    the first invocation is timed and billed), so the first invocation only opens the
+    client on its loop.
+    """
+    from ._loader import API_VERSION, SERVICE
+
+    loader = sdk_session().get_component("data_loader")
+    for type_name in ("service-2", "endpoint-rule-set-1"):
+        loader.load_service_model(SERVICE, type_name, API_VERSION)
+
+
 class AioBotocoreClient(DurableExecutionClient):
     """``DurableExecutionClient`` over an aiobotocore ``lambda`` client.
 
@@ -130,9 +165,8 @@ class AioBotocoreClient(DurableExecutionClient):
         async with self._opening:
             if self._client is None:
                 from aiobotocore.config import AioConfig
-                from aiobotocore.session import get_session
 
-                session = self._session or get_session()
+                session = self._session or sdk_session()
                 config = AioConfig(
                     connect_timeout=self._timeouts[0],
                     read_timeout=self._timeouts[1],

@@ -99,10 +99,11 @@ def sdk_session() -> AioSession:
 def prepare() -> None:
     """Do the loop-free part of building the client now: imports, session and models.
 
-    Called while Lambda initialises the handler module (its INIT phase, which runs before
-    the first invocation is timed and billed), so the first invocation only opens the
+    Called while Lambda initialises the handler module (its INIT phase, before the first
+    invocation starts), so the first invocation's latency only includes opening the
     client on its loop.
     """
+    from . import _http  # noqa: F401  (the client's HTTP session class)
     from ._loader import API_VERSION, SERVICE
 
     loader = sdk_session().get_component("data_loader")
@@ -166,8 +167,11 @@ class AioBotocoreClient(DurableExecutionClient):
             if self._client is None:
                 from aiobotocore.config import AioConfig
 
+                from ._http import SdkHTTPSession
+
                 session = self._session or sdk_session()
                 config = AioConfig(
+                    http_session_cls=SdkHTTPSession,
                     connect_timeout=self._timeouts[0],
                     read_timeout=self._timeouts[1],
                     retries={"mode": "standard", "total_max_attempts": self._max_attempts},

@@ -18,15 +18,17 @@ Workloads (zero-latency: a fake Lambda API in the process, answering at once):
 * replay of 1,000 and 3,000 recorded steps plus one new step;
 * cold start: a fresh interpreter that imports the SDK, defines the handler and runs one
   1-step invocation with the SDK's default client against the loopback runner, as the
-  Lambda endpoint the runner invokes; the figure is its wall time above a bare interpreter
-  doing the same I/O, beside the first invocation's own time and the RSS after it (and
-  ``-X importtime``'s top contributors, below the table);
+  Lambda endpoint the runner invokes; the figures are its wall and CPU time above a bare
+  interpreter doing the same I/O (CPU time moves less on a shared machine), the first
+  invocation's own time and the RSS after it (and ``-X importtime``'s top contributors,
+  below the table); durable_async also without preparing its client at import;
 * a 10,000-item map's peak RSS.
 
 Options: ``--quick`` (small sizes, one round: a smoke test), ``--sdks a,b``,
 ``--rounds N`` (default 5), ``--cache-dir`` (default ``$XDG_CACHE_HOME/durable_async_bench``),
 ``--no-results`` (do not write RESULTS.md). Needs the conformance checker's venv for the
-runner (``../shared/conformance/setup.sh``).
+runner (``../shared/conformance/setup.sh``). A full run takes about 25 minutes on a 2-core
+machine, most of it the fork's 10,000-item map (three rounds of four to five minutes).
 """
 
 from __future__ import annotations

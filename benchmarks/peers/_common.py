@@ -10,7 +10,8 @@ entry point, the way Lambda calls it. ``main(Workloads)`` is its command line:
   (``{"function", "event"}``), the invocation output out, with ``_seconds`` (time in the
   handler) added; the SDK's default client talks to dex-local-runner.
 * ``cold``: ``serve`` for exactly one event in a fresh process, also reporting the time to
-  import the SDK and define the handler (``_init_seconds``) and the RSS after.
+  import the SDK and define the handler (``_init_seconds``), the RSS after and the
+  process's CPU time (``_cpu``).
 """
 
 from __future__ import annotations

@@ -73,6 +73,18 @@ def _default_client(resources: _LoopResources) -> DurableExecutionClient:
     return resources.client
 
 
+def _prepare_default_client() -> None:
+    """In Lambda, build what the default client needs while the handler module loads.
+
+    Lambda's INIT phase (module import) runs before the first invocation, so imports and
+    model loading done here leave the first invocation only opening the client on its
+    loop. Outside Lambda (tests, tools) nothing is done: they may never need the client.
+    """
+    from durable_async._client.aiobotocore import prepare
+
+    prepare()
+
+
 def process_runner() -> asyncio.Runner:
     """The process's event-loop runner, created on first use and kept for warm starts."""
     global _runner
@@ -158,6 +170,8 @@ class DurableHandler(Generic[R]):
         self._max_threads = max_threads
         self._plugins = _load_plugins(plugins)
         self._pipelined = pipelined
+        if client is None and os.environ.get("AWS_LAMBDA_RUNTIME_API"):
+            _prepare_default_client()
 
     def __call__(self, event: Any, lambda_context: Any = None) -> dict[str, Any]:
         """Run one invocation to completion on the process's persistent loop."""

@@ -167,6 +167,42 @@ def _read(response: Any, model: type[T], error_cls: type[BackendError]) -> T:
     raise failure  # outside the handler: the answer's values stay out of the traceback
 
 
+_sdk_session: AioSession | None = None
+
+
+def sdk_session() -> AioSession:
+    """The aiobotocore session of clients built without one, made and kept on first use.
+
+    It loads the trimmed Lambda model (see ``_loader``); keeping it means the models it
+    parsed serve every later client in the process (one per event loop).
+    """
+    global _sdk_session
+    if _sdk_session is None:
+        from aiobotocore.session import get_session
+
+        from ._loader import install
+
+        session = get_session()
+        install(session)
+        _sdk_session = session
+    return _sdk_session
+
+
+def prepare() -> None:
+    """Do the loop-free part of building the client now: imports, session and models.
+
+    Called while Lambda initialises the handler module (its INIT phase, before the first
+    invocation starts), so the first invocation's latency only includes opening the
+    client on its loop.
+    """
+    from . import _http  # noqa: F401  (the client's HTTP session class)
+    from ._loader import API_VERSION, SERVICE
+
+    loader = sdk_session().get_component("data_loader")
+    for type_name in ("service-2", "endpoint-rule-set-1"):
+        loader.load_service_model(SERVICE, type_name, API_VERSION)
+
+
 class AioBotocoreClient(DurableExecutionClient):
     """``DurableExecutionClient`` over an aiobotocore ``lambda`` client.
 
@@ -222,10 +258,12 @@ class AioBotocoreClient(DurableExecutionClient):
         async with self._opening:
             if self._client is None:
                 from aiobotocore.config import AioConfig
-                from aiobotocore.session import get_session
 
-                session = self._session or get_session()
+                from ._http import SdkHTTPSession
+
+                session = self._session or sdk_session()
                 config = AioConfig(
+                    http_session_cls=SdkHTTPSession,
                     connect_timeout=self._timeouts[0],
                     read_timeout=self._timeouts[1],
                     retries={"mode": "standard", "total_max_attempts": self._max_attempts},

@@ -198,6 +198,12 @@ class _Coordinator:
                         reason = policy.reason(succeeded, failed, total)
         finally:
             await cancel_and_settle(running)  # their cancellation records nothing
+            # Branches that had finished but were not looked at (a sibling's error ended
+            # the batch first) were decided without too: what they raised is collected
+            # here, not reported by asyncio as never retrieved.
+            for task in running:
+                if not task.cancelled():
+                    task.exception()
         for index in running.values():
             items[index] = BatchItem(index, BatchItemStatus.STARTED)
         return BatchResult(tuple(items[i] for i in sorted(items)), reason)

@@ -57,6 +57,11 @@ async def run_race(
             return await _first(tasks, kind)
         finally:
             await cancel_and_settle(tasks)  # the race has decided without them
+            # Those that had finished too (failing on the winner's checkpoint error, say)
+            # were decided without as well: collected here, not left for asyncio to log.
+            for task in tasks:
+                if not task.cancelled():
+                    task.exception()
 
     return await run_child(
         ctx._rt, identity, recorded, ctx._child_factory(identity.id), decide, (), _CONFIG

@@ -1,7 +1,8 @@
 """Seeded fault trials: ``python benchmarks/trials.py --trials N [--seed S] [--soak]``.
 
 Each trial draws a random workflow (steps async and plain, at-most- and at-least-once,
-failing and retried; waits, child contexts, gathers, callbacks, maps), a fault plan
+failing and retried; waits, child contexts, gathers, callbacks, maps, parallels, races,
+invokes), a fault plan
 (crashes that drop a checkpoint or lose its answer, throttling, slow answers) and a
 scheduling seed, runs the workflow to its end through ``LocalRunner`` on a shuffled loop
 (half the trials with an eager task factory, on 3.12+), and checks it against the

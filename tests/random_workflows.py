@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import itertools
 import json
@@ -36,6 +37,7 @@ import attrs
 from durable_async import (
     CallbackFailedError,
     CheckpointError,
+    ChildContextError,
     DurableContext,
     DurableHandler,
     Duration,
@@ -76,6 +78,8 @@ _TERMINAL = frozenset(
     }
 )
 
+
+_UNTIMED = frozenset({OperationType.EXECUTION, OperationType.WAIT})
 
 # -- the model --------------------------------------------------------------------------
 
@@ -121,7 +125,30 @@ class Map:
     items: tuple[Step, ...]
 
 
-Node = Step | Wait | Child | Gather | Callback | Map
+@attrs.frozen
+class Parallel:
+    key: str
+    branches: tuple[Node, ...]
+
+
+@attrs.frozen
+class Race:
+    """``ctx.race`` of a step against a wait that always elapses later."""
+
+    key: str
+    step: Step
+    wait_seconds: int
+
+
+@attrs.frozen
+class Invoke:
+    """``ctx.invoke`` of a durable function that doubles ``value`` in a step."""
+
+    key: str
+    value: int
+
+
+Node = Step | Wait | Child | Gather | Callback | Map | Parallel | Race | Invoke
 
 
 @attrs.frozen
@@ -168,7 +195,7 @@ def generate(choose: Chooser, *, max_nodes: int = 10) -> Workflow:
 
     def node(depth: int) -> Node:
         budget[0] -= 1
-        kind = choose.integer(0, 5 if depth < 2 and budget[0] > 0 else 2)
+        kind = choose.integer(0, 8 if depth < 2 and budget[0] > 0 else 4)
         if kind == 0:
             return step()
         if kind == 1:
@@ -177,9 +204,17 @@ def generate(choose: Chooser, *, max_nodes: int = 10) -> Workflow:
             answer = choose.integer(0, 9)
             return Callback(f"cb{next(keys)}", None if answer == 0 else answer)
         if kind == 3:
+            key = f"r{next(keys)}"
+            return Race(key, step(), choose.integer(4000, 9000))
+        if kind == 4:
+            return Invoke(f"v{next(keys)}", choose.integer(0, 99))
+        if kind == 5:
+            key = f"p{next(keys)}"
+            return Parallel(key, sequence(depth + 1, 1))
+        if kind == 6:
             key = f"c{next(keys)}"
             return Child(key, sequence(depth + 1, 1))
-        if kind == 4:
+        if kind == 7:
             key = f"g{next(keys)}"
             return Gather(key, sequence(depth + 1, 2))
         key = f"m{next(keys)}"
@@ -210,8 +245,13 @@ def reference(node: Node | Workflow) -> Any:
             return [reference(n) for n in branches]
         case Callback(_, answer):
             return {"error": "callback"} if answer is None else json.dumps(answer)
-        case Map(_, items):
+        case Map(_, items) | Parallel(_, items):
             return [reference(n) for n in items]
+        case Race(_, step):
+            won = reference(step)
+            return {"error": "race"} if won == {"error": "step"} else won
+        case Invoke(_, value):
+            return value * 2
     raise AssertionError(node)
 
 
@@ -220,8 +260,10 @@ def walk(node: Node | Workflow) -> list[Node]:
     match node:
         case Workflow(children):
             own: list[Node] = []
-        case Child(_, children) | Gather(_, children) | Map(_, children):
+        case Child(_, children) | Gather(_, children) | Map(_, children) | Parallel(_, children):
             own = [node]
+        case Race(_, step):
+            return [node, step]
         case _:
             return [node]
     return own + [n for child in children for n in walk(child)]
@@ -286,15 +328,17 @@ def make_handler(workflow: Workflow, ledger: Ledger) -> DurableHandler[Any]:
             raise ValueError(f"{node.key} fails attempt {step.attempt}")
         return node.value
 
+    def body_of(node: Step) -> Callable[[StepContext, Step], Any]:
+        return plain_body if node.plain else async_body
+
     async def run_seq(ctx: DurableContext, nodes: tuple[Node, ...]) -> list[Any]:
         return [await run(ctx, n) for n in nodes]
 
     async def run(ctx: DurableContext, node: Node) -> Any:
         match node:
             case Step():
-                body = plain_body if node.plain else async_body
                 try:
-                    return await ctx.step(body, node, name=node.key, config=_config(node))
+                    return await ctx.step(body_of(node), node, name=node.key, config=_config(node))
                 except StepError:
                     return {"error": "step"}
             case Wait():
@@ -318,6 +362,22 @@ def make_handler(workflow: Workflow, ledger: Ledger) -> DurableHandler[Any]:
 
                 batch = await ctx.map(list(range(len(items))), branch, name=node.key)
                 return batch.get_results()
+            case Parallel():
+                funcs = [functools.partial(run, node=b) for b in node.branches]
+                batch = await ctx.parallel(funcs, name=node.key)
+                return batch.get_results()
+            case Race():
+                raced = node.step
+                try:
+                    return await ctx.race(
+                        ctx.step(body_of(raced), raced, name=raced.key, config=_config(raced)),
+                        ctx.wait(seconds=node.wait_seconds, name=f"{node.key}-wait"),
+                        name=node.key,
+                    )
+                except ChildContextError:
+                    return {"error": "race"}
+            case Invoke():
+                return await ctx.invoke(DOUBLER, {"value": node.value}, name=node.key)
         raise AssertionError(node)
 
     @durable_execution(logger=_QUIET)
@@ -325,6 +385,19 @@ def make_handler(workflow: Workflow, ledger: Ledger) -> DurableHandler[Any]:
         return await run_seq(ctx, workflow.nodes)
 
     return handler
+
+
+#: The function ``Invoke`` nodes call: a durable execution of its own on the same backend.
+DOUBLER = "doubler"
+
+
+def _double(step: StepContext, value: int) -> int:
+    return value * 2
+
+
+@durable_execution(logger=logging.getLogger("random_workflows"))
+async def doubler(event: Any, ctx: DurableContext) -> int:
+    return await ctx.step(_double, event["value"], name="double")
 
 
 _QUIET = logging.getLogger("random_workflows")
@@ -430,7 +503,7 @@ class _Invoker:
         self.handler = handler
         self.backend = backend
         self.tally = tally
-        self.ended: dict[str, Operation] = {}
+        self.ended: dict[tuple[str, str], Operation] = {}
         #: Invocations that failed (a crash, a throttle): each may lose running attempts.
         self.failed = 0
 
@@ -451,12 +524,16 @@ class _Invoker:
             self._check_nothing_lost()
 
     def _check_nothing_lost(self) -> None:
-        (execution,) = self.backend.executions.values()
-        for op_id, before in self.ended.items():
-            if execution.operations.get(op_id) != before:
+        ended: dict[tuple[str, str], Operation] = {}
+        for arn, execution in self.backend.executions.items():
+            for op_id, op in execution.operations.items():
+                if op.status in _TERMINAL:
+                    ended[(arn, op_id)] = op
+        for (arn, op_id), before in self.ended.items():
+            if self.backend.executions[arn].operations.get(op_id) != before:
                 self.tally.lost_completions += 1
                 self.tally.problems.append(f"recorded operation {before.name} changed")
-        self.ended = {i: op for i, op in execution.operations.items() if op.status in _TERMINAL}
+        self.ended = ended
 
 
 def _answer_callbacks(backend: MemoryBackend, arn: str, workflow: Workflow) -> bool:
@@ -540,8 +617,13 @@ async def _trial(workflow: Workflow, plan: dict[int, str], tally: Tally, *, muta
     backend = FaultyBackend(plan)
     ledger = Ledger(lambda: not backend.dead)
     invoker = _Invoker(make_handler(workflow, ledger), backend, tally)
+    target = _Invoker(doubler, backend, tally)  # shares the fault plan and the checks
     local = LocalRunner(
-        cast(DurableHandler[Any], invoker), backend, max_invocations=200, pause_on_callbacks=True
+        cast(DurableHandler[Any], invoker),
+        backend,
+        functions={DOUBLER: cast(DurableHandler[Any], target)},
+        max_invocations=200,
+        pause_on_callbacks=True,
     )
     try:
         if mutate:
@@ -561,7 +643,7 @@ async def _trial(workflow: Workflow, plan: dict[int, str], tally: Tally, *, muta
     finally:
         tally.faults.update(backend.injected)
         tally.crashes += sum(n for k, n in backend.injected.items() if k in CRASH_KINDS)
-    lost = invoker.failed  # invocations that ended without recording what ran
+    lost = invoker.failed + target.failed  # invocations that ended without recording
     if result.status is not InvocationStatus.SUCCEEDED:
         tally.unexpected_errors += 1
         tally.problems.append(f"ended {result.status}: {result.error}")
@@ -582,7 +664,7 @@ async def _trial(workflow: Workflow, plan: dict[int, str], tally: Tally, *, muta
 
 
 def _check_completions(backend: MemoryBackend, arn: str, tally: Tally) -> None:
-    """Every operation ended once: one terminal update each, none left unfinished."""
+    """Every operation ended once: one terminal update each, none but waits left open."""
     execution = backend.executions[arn]
     ends = Counter(
         u.id
@@ -595,7 +677,8 @@ def _check_completions(backend: MemoryBackend, arn: str, tally: Tally) -> None:
             tally.completions_recorded_twice += 1
             tally.problems.append(f"{execution.operations[op_id].name} completed {count} times")
     for op in execution.operations.values():
-        if op.type is not OperationType.EXECUTION and op.status not in _TERMINAL:
+        # A wait may stay STARTED (a race's losing timer): the service ends it, not the SDK.
+        if op.type not in _UNTIMED and op.status not in _TERMINAL:
             tally.lost_completions += 1
             tally.problems.append(f"{op.name} left {op.status}")
 

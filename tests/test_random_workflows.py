@@ -1,6 +1,7 @@
 """Random workflows with random faults and crashes end exactly as a reference says.
 
-Hypothesis draws a workflow (``tests/random_workflows.py``), a fault plan (crashes that
+Hypothesis draws a workflow (``tests/random_workflows.py``: steps, waits, child contexts,
+gathers, callbacks, maps, parallels, races and invokes), a fault plan (crashes that
 drop a checkpoint or lose its answer, throttling, slow answers) and a scheduling seed; the
 workflow runs to its end through ``LocalRunner`` on a loop that shuffles its ready
 callbacks (and with an eager task factory where Python has one). Whatever happens, every
@@ -23,7 +24,10 @@ from random_workflows import (
     Callback,
     Child,
     Gather,
+    Invoke,
     Map,
+    Parallel,
+    Race,
     Step,
     Tally,
     Wait,
@@ -91,4 +95,4 @@ def test_every_kind_of_node_is_generated() -> None:
     rng = random.Random(0)
     for _ in range(200):
         kinds.update(type(n) for n in walk(generate(RandomChooser(rng))))
-    assert kinds == {Step, Wait, Child, Gather, Callback, Map}
+    assert kinds == {Step, Wait, Child, Gather, Callback, Map, Parallel, Race, Invoke}

@@ -2,12 +2,12 @@
 
 Each trial draws a random workflow (steps async and plain, at-most- and at-least-once,
 failing and retried; waits, child contexts, gathers, callbacks, maps, parallels, races,
-invokes), a fault plan
-(crashes that drop a checkpoint or lose its answer, throttling, slow answers) and a
-scheduling seed, runs the workflow to its end through ``LocalRunner`` on a shuffled loop
-(half the trials with an eager task factory, on 3.12+), and checks it against the
-reference interpreter (``tests/random_workflows.py``). One trial in ten changes the
-workflow after its first invocation and expects ``NonDeterministicExecutionError``.
+invokes, wait_for_callback, wait_for_condition), a fault plan (crashes that drop a
+checkpoint or lose its answer, throttling, slow answers) and a scheduling seed, runs the
+workflow to its end through ``LocalRunner`` on a shuffled loop (half the trials with an
+eager task factory, on 3.12+), and checks it against the reference interpreter
+(``tests/random_workflows.py``). One trial in ten changes the workflow after its first
+invocation and expects ``NonDeterministicExecutionError``.
 
 Prints the figures; exits 1 if any of the failure counts is not zero. ``--soak`` runs
 at least 10,000 trials. ``tests/test_trials.py`` runs a bounded number in CI.

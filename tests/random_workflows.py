@@ -48,6 +48,8 @@ from durable_async import (
     StepContext,
     StepError,
     StepSemantics,
+    WaitForCallbackConfig,
+    WaitStrategyConfig,
     create_retry_strategy,
     durable_execution,
 )
@@ -148,7 +150,35 @@ class Invoke:
     value: int
 
 
-Node = Step | Wait | Child | Gather | Callback | Map | Parallel | Race | Invoke
+@attrs.frozen
+class WaitForCallback:
+    """``ctx.wait_for_callback``: the submitter step runs, then the answer (None: a failure)."""
+
+    key: str
+    answer: int | None
+
+
+@attrs.frozen
+class Poll:
+    """``ctx.wait_for_condition`` counting from 0 up to ``target``, one check per poll."""
+
+    key: str
+    target: int
+
+
+Node = (
+    Step
+    | Wait
+    | Child
+    | Gather
+    | Callback
+    | Map
+    | Parallel
+    | Race
+    | Invoke
+    | WaitForCallback
+    | Poll
+)
 
 
 @attrs.frozen
@@ -195,9 +225,14 @@ def generate(choose: Chooser, *, max_nodes: int = 10) -> Workflow:
 
     def node(depth: int) -> Node:
         budget[0] -= 1
-        kind = choose.integer(0, 8 if depth < 2 and budget[0] > 0 else 4)
+        kind = choose.integer(0, 10 if depth < 2 and budget[0] > 0 else 6)
         if kind == 0:
             return step()
+        if kind == 5:
+            answer = choose.integer(0, 9)
+            return WaitForCallback(f"wc{next(keys)}", None if answer == 0 else answer)
+        if kind == 6:
+            return Poll(f"q{next(keys)}", choose.integer(1, 3))
         if kind == 1:
             return Wait(f"w{next(keys)}", choose.integer(1, 3600))
         if kind == 2:
@@ -208,13 +243,13 @@ def generate(choose: Chooser, *, max_nodes: int = 10) -> Workflow:
             return Race(key, step(), choose.integer(4000, 9000))
         if kind == 4:
             return Invoke(f"v{next(keys)}", choose.integer(0, 99))
-        if kind == 5:
+        if kind == 7:
             key = f"p{next(keys)}"
             return Parallel(key, sequence(depth + 1, 1))
-        if kind == 6:
+        if kind == 8:
             key = f"c{next(keys)}"
             return Child(key, sequence(depth + 1, 1))
-        if kind == 7:
+        if kind == 9:
             key = f"g{next(keys)}"
             return Gather(key, sequence(depth + 1, 2))
         key = f"m{next(keys)}"
@@ -252,6 +287,10 @@ def reference(node: Node | Workflow) -> Any:
             return {"error": "race"} if won == {"error": "step"} else won
         case Invoke(_, value):
             return value * 2
+        case WaitForCallback(_, answer):
+            return {"error": "callback"} if answer is None else json.dumps(answer)
+        case Poll(_, target):
+            return target
     raise AssertionError(node)
 
 
@@ -328,6 +367,14 @@ def make_handler(workflow: Workflow, ledger: Ledger) -> DurableHandler[Any]:
             raise ValueError(f"{node.key} fails attempt {step.attempt}")
         return node.value
 
+    def submitter(callback_id: str, step: StepContext, *, key: str) -> None:
+        if not ledger.record(f"{key}/submit", step.attempt):
+            raise ProcessGone(key)
+
+    async def check(state: int, check_context: Any) -> int:
+        await asyncio.sleep(0)
+        return state + 1
+
     def body_of(node: Step) -> Callable[[StepContext, Step], Any]:
         return plain_body if node.plain else async_body
 
@@ -378,6 +425,25 @@ def make_handler(workflow: Workflow, ledger: Ledger) -> DurableHandler[Any]:
                     return {"error": "race"}
             case Invoke():
                 return await ctx.invoke(DOUBLER, {"value": node.value}, name=node.key)
+            case WaitForCallback():
+                submit = functools.partial(submitter, key=node.key)
+                try:
+                    return await ctx.wait_for_callback(
+                        submit, name=node.key, config=WaitForCallbackConfig(timeout=3600)
+                    )
+                except CallbackFailedError:
+                    return {"error": "callback"}
+            case Poll():
+                target = node.target
+                strategy: WaitStrategyConfig[int] = WaitStrategyConfig(
+                    should_continue_polling=lambda state: state < target,
+                    initial_delay=Duration(1),
+                    jitter_strategy=JitterStrategy.NONE,
+                    max_attempts=10,
+                )
+                return await ctx.wait_for_condition(
+                    check, initial_state=0, strategy=strategy, name=node.key
+                )
         raise AssertionError(node)
 
     @durable_execution(logger=_QUIET)
@@ -537,16 +603,20 @@ class _Invoker:
 
 
 def _answer_callbacks(backend: MemoryBackend, arn: str, workflow: Workflow) -> bool:
-    answers = {n.key: n.answer for n in walk(workflow) if isinstance(n, Callback)}
-    execution = backend.executions[arn]
+    """Answer every open callback as the workflow says; False if none was open."""
+    answers = {n.key: n.answer for n in walk(workflow) if isinstance(n, Callback | WaitForCallback)}
+    operations = backend.executions[arn].operations
     by_id = {
         op.callback_details.callback_id: op
-        for op in execution.operations.values()
+        for op in operations.values()
         if op.callback_details is not None
     }
     open_ids = backend.open_callbacks(arn)
     for callback_id in open_ids:
-        answer = answers[by_id[callback_id].name or ""]
+        op = by_id[callback_id]
+        parent = operations.get(op.parent_id or "")
+        key = op.name if op.name in answers else (parent.name if parent else None)
+        answer = answers[key or ""]
         if answer is None:
             backend.fail_callback(callback_id, ErrorObject(message="no", type="Rejected"))
         else:
@@ -654,7 +724,8 @@ async def _trial(workflow: Workflow, plan: dict[int, str], tally: Tally, *, muta
         tally.problems.append(f"result {result.result!r} != reference {expected!r}")
     steps = {n.key: n for n in walk(workflow) if isinstance(n, Step)}
     for (key, attempt), count in ledger.runs.items():
-        if steps[key].at_most_once and count > 1:
+        step = steps.get(key)  # None: a submitter, at least once per retry
+        if step is not None and step.at_most_once and count > 1:
             tally.duplicated_at_most_once += 1
             tally.problems.append(f"at-most-once {key} attempt {attempt} ran {count} times")
         elif count > 1 + lost:

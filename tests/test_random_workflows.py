@@ -1,13 +1,14 @@
 """Random workflows with random faults and crashes end exactly as a reference says.
 
-Hypothesis draws a workflow (``tests/random_workflows.py``: steps, waits, child contexts,
-gathers, callbacks, maps, parallels, races and invokes), a fault plan (crashes that
-drop a checkpoint or lose its answer, throttling, slow answers) and a scheduling seed; the
-workflow runs to its end through ``LocalRunner`` on a loop that shuffles its ready
-callbacks (and with an eager task factory where Python has one). Whatever happens, every
-completion is recorded exactly once, no at-most-once attempt runs twice, no task outlives
-its invocation, and the result is the reference interpreter's. A workflow changed between
-invocations ends with ``NonDeterministicExecutionError``.
+Hypothesis draws a workflow (``tests/random_workflows.py``: steps, waits, child
+contexts, gathers, callbacks, maps, parallels, races, invokes, wait_for_callback and
+wait_for_condition), a fault plan (crashes that drop a checkpoint or lose its answer,
+throttling, slow answers) and a scheduling seed; the workflow runs to its end through
+``LocalRunner`` on a loop that shuffles its ready callbacks (and with an eager task
+factory where Python has one). Whatever happens, every completion is recorded exactly
+once, no at-most-once attempt runs twice, no task outlives its invocation, and the
+result is the reference interpreter's. A workflow changed between invocations ends with
+``NonDeterministicExecutionError``.
 
 ``DURABLE_PROPERTY_EXAMPLES`` sets the number of examples (CI: 50).
 """
@@ -27,10 +28,12 @@ from random_workflows import (
     Invoke,
     Map,
     Parallel,
+    Poll,
     Race,
     Step,
     Tally,
     Wait,
+    WaitForCallback,
     fault_plan,
     generate,
     run_trial,
@@ -95,4 +98,6 @@ def test_every_kind_of_node_is_generated() -> None:
     rng = random.Random(0)
     for _ in range(200):
         kinds.update(type(n) for n in walk(generate(RandomChooser(rng))))
-    assert kinds == {Step, Wait, Child, Gather, Callback, Map, Parallel, Race, Invoke}
+    assert kinds == {
+        Step, Wait, Child, Gather, Callback, Map, Parallel, Race, Invoke, WaitForCallback, Poll
+    }  # fmt: skip

@@ -3,9 +3,10 @@
 Each trial draws a random workflow (steps async and plain, at-most- and at-least-once,
 failing and retried; waits, child contexts, gathers, callbacks, maps, parallels, races,
 invokes, wait_for_callback, wait_for_condition), a fault plan (crashes that drop a
-checkpoint or lose its answer, throttling, slow answers) and a scheduling seed, runs the
-workflow to its end through ``LocalRunner`` on a shuffled loop (half the trials with an
-eager task factory, on 3.12+), and checks it against the reference interpreter
+checkpoint or lose its answer, throttling, revoked tokens, slow answers), a page size (2
+makes the SDK page through its state) and a scheduling seed, runs the workflow to its
+end through ``LocalRunner`` on a shuffled loop (half the trials with an eager task
+factory, on 3.12+), and checks it against the reference interpreter
 (``tests/random_workflows.py``). One trial in ten changes the workflow after its first
 invocation and expects ``NonDeterministicExecutionError``.
 
@@ -52,6 +53,7 @@ def run_trials(trials: int, seed: int) -> Tally:
             seed=rng.getrandbits(32),
             eager=rng.random() < 0.5,
             mutate=rng.random() < 0.1,
+            page_size=rng.choice((1000, 2)),
         )
         if len(tally.problems) > before:
             tally.problems.append(f"^ trial {index} (seed {seed}): {workflow!r} plan {plan}")

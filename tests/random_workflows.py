@@ -62,13 +62,13 @@ from durable_async.testing import (
     MemoryBackend,
 )
 
-#: Crashes and throttles one trial may inject. Each fails an invocation, which may
-#: interrupt one attempt of an at-most-once step: one that should succeed gets this many
-#: spare attempts.
+#: Crashes and throttles (or revoked tokens) one trial may inject. Each fails an
+#: invocation, which may interrupt one attempt of an at-most-once step: one that should
+#: succeed gets this many spare attempts.
 MAX_CRASHES = 2
 MAX_THROTTLES = 2
 SPARE_ATTEMPTS = MAX_CRASHES + MAX_THROTTLES
-FAULT_KINDS = ("crash_before_send", "crash_lost_ack", "throttled", "slow")
+FAULT_KINDS = ("crash_before_send", "crash_lost_ack", "throttled", "stale_token", "slow")
 CRASH_KINDS = frozenset({"crash_before_send", "crash_lost_ack"})
 _TERMINAL = frozenset(
     {
@@ -477,8 +477,8 @@ _QUIET.propagate = False
 class FaultyBackend(MemoryBackend):
     """``MemoryBackend`` that injects faults at chosen checkpoint calls (1-based)."""
 
-    def __init__(self, plan: dict[int, str], slow_turns: int = 3) -> None:
-        super().__init__()
+    def __init__(self, plan: dict[int, str], slow_turns: int = 3, page_size: int = 1000) -> None:
+        super().__init__(page_size=page_size)
         self.plan = plan
         self.slow_turns = slow_turns
         self.calls = 0
@@ -504,6 +504,9 @@ class FaultyBackend(MemoryBackend):
                 code="ThrottlingException",
                 status_code=429,
             )
+        if kind == "stale_token":
+            # The token was revoked (another invocation moved on): the service refuses it.
+            self.executions[params.durable_execution_arn].token = self._new_token()
         if kind == "slow":
             for _ in range(self.slow_turns):
                 await asyncio.sleep(0)
@@ -515,12 +518,14 @@ class FaultyBackend(MemoryBackend):
 
 
 def fault_plan(choose: Chooser, *, calls: int = 30) -> dict[int, str]:
-    """Up to ``MAX_CRASHES`` crashes, ``MAX_THROTTLES`` throttles and two slow answers."""
+    """Up to ``MAX_CRASHES`` crashes, ``MAX_THROTTLES`` throttles or revoked tokens, and
+    two slow answers, at random checkpoint calls.
+    """
     plan: dict[int, str] = {}
     for _ in range(choose.integer(0, MAX_CRASHES)):
         plan[choose.integer(1, calls)] = FAULT_KINDS[choose.integer(0, 1)]
     for _ in range(choose.integer(0, MAX_THROTTLES)):
-        plan.setdefault(choose.integer(1, calls), "throttled")
+        plan.setdefault(choose.integer(1, calls), FAULT_KINDS[choose.integer(2, 3)])
     for _ in range(choose.integer(0, 2)):
         plan.setdefault(choose.integer(1, calls), "slow")
     return plan
@@ -666,25 +671,27 @@ def run_trial(
     seed: int = 0,
     eager: bool = False,
     mutate: bool = False,
+    page_size: int = 1000,
 ) -> None:
     """Run ``workflow`` to its end with ``plan``'s faults on a fresh shuffled loop.
 
     ``mutate``: after the first invocation the handler's first step becomes a wait, a
     determinism violation that must end the execution with NonDeterministicExecutionError.
+    ``page_size``: the backend's page size; a small one makes the SDK page through the
+    state (``NextMarker`` in the event and in checkpoint responses).
     """
     reports: list[dict[str, Any]] = []
     factory = _shuffled_loop(seed, eager and EAGER_AVAILABLE, reports)
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_trial(workflow, plan, tally, mutate=mutate))
+        runner.run(_trial(workflow, FaultyBackend(plan, page_size=page_size), tally, mutate=mutate))
         gc.collect()  # an unretrieved task exception is reported when the task is freed
     for context in reports:
         tally.unexpected_errors += 1
         tally.problems.append(f"asyncio reported: {context.get('message')} {context!r}"[:600])
 
 
-async def _trial(workflow: Workflow, plan: dict[int, str], tally: Tally, *, mutate: bool) -> None:
+async def _trial(workflow: Workflow, backend: FaultyBackend, tally: Tally, *, mutate: bool) -> None:
     tally.trials += 1
-    backend = FaultyBackend(plan)
     ledger = Ledger(lambda: not backend.dead)
     invoker = _Invoker(make_handler(workflow, ledger), backend, tally)
     target = _Invoker(doubler, backend, tally)  # shares the fault plan and the checks

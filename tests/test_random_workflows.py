@@ -65,15 +65,22 @@ def _assert_clean(tally: Tally) -> None:
 
 
 @_SETTINGS
-@given(data=st.data(), seed=st.integers(0, 2**32 - 1), eager=st.booleans())
+@given(
+    data=st.data(),
+    seed=st.integers(0, 2**32 - 1),
+    eager=st.booleans(),
+    page_size=st.sampled_from([1000, 2]),
+)
 def test_random_workflows_with_faults_end_as_the_reference_says(
-    data: Any, seed: int, eager: bool
+    data: Any, seed: int, eager: bool, page_size: int
 ) -> None:
     choose = DataChooser(data)
     workflow = generate(choose)
     plan = fault_plan(choose)
     tally = Tally()
-    run_trial(workflow, plan, tally, seed=seed, eager=eager and EAGER_AVAILABLE)
+    run_trial(
+        workflow, plan, tally, seed=seed, eager=eager and EAGER_AVAILABLE, page_size=page_size
+    )
     _assert_clean(tally)
 
 

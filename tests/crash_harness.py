@@ -152,6 +152,17 @@ async def _around(ctx: DurableContext, middle: Callable[[], Awaitable[Any]]) -> 
     return {"first": first, "target": got, "last": last}
 
 
+def _plain_target_body(step: StepContext, value: int) -> dict[str, int]:
+    record_run("target", step.attempt)
+    body_point("target")  # SIGKILL from the worker thread that runs a plain body
+    return {"value": value * 2}
+
+
+@durable_execution
+async def plain_step_at_least_once(event: Any, ctx: DurableContext) -> dict[str, Any]:
+    return await _around(ctx, lambda: ctx.step(_plain_target_body, 21, name="target", config=_ALO))
+
+
 @durable_execution
 async def step_at_least_once(event: Any, ctx: DurableContext) -> dict[str, Any]:
     return await _around(ctx, lambda: ctx.step(_target_body, 21, name="target", config=_ALO))
@@ -207,6 +218,7 @@ async def map_branch(event: Any, ctx: DurableContext) -> dict[str, Any]:
 
 SCENARIOS: dict[str, DurableHandler[Any]] = {
     "step_at_least_once": step_at_least_once,
+    "plain_step_at_least_once": plain_step_at_least_once,
     "step_at_most_once": step_at_most_once,
     "child_context": child_context,
     "callback": callback,

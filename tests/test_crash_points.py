@@ -56,6 +56,7 @@ _START_POINTS = [
 ]
 CASES = (
     [("step_at_least_once", p) for p in _RUN_POINTS]
+    + [("plain_step_at_least_once", p) for p in _RUN_POINTS]
     + [("step_at_most_once", p) for p in _RUN_POINTS]
     + [("child_context", p) for p in _RUN_POINTS]
     + [("map_branch", p.replace("target", "map-item-1")) for p in _RUN_POINTS]

@@ -181,6 +181,7 @@ class _Coordinator:
                 while started < total and len(running) < limit:
                     task = asyncio.create_task(self._run_branch(started))
                     running[task] = started
+                    task.add_done_callback(_collected)
                     task.add_done_callback(finished.put_nowait)
                     started += 1
                 done = [await finished.get()]
@@ -198,12 +199,6 @@ class _Coordinator:
                         reason = policy.reason(succeeded, failed, total)
         finally:
             await cancel_and_settle(running)  # their cancellation records nothing
-            # Branches that had finished but were not looked at (a sibling's error ended
-            # the batch first) were decided without too: what they raised is collected
-            # here, not reported by asyncio as never retrieved.
-            for task in running:
-                if not task.cancelled():
-                    task.exception()
         for index in running.values():
             items[index] = BatchItem(index, BatchItemStatus.STARTED)
         return BatchResult(tuple(items[i] for i in sorted(items)), reason)
@@ -257,6 +252,18 @@ class _Coordinator:
             branch.args,
             ChildConfig(serdes=self._item_serdes),
         )
+
+
+def _collected(task: asyncio.Future[Any]) -> None:
+    """Mark what a branch raised as seen: the coordinator owns every branch's outcome.
+
+    Branches that finished with the error that ended the batch (a checkpoint error, the
+    suspension) are not looked at once the first is raised, and the wind-down may
+    cancel the coordinator while it settles them; without this, asyncio would log each as
+    "Task exception was never retrieved".
+    """
+    if not task.cancelled():
+        task.exception()
 
 
 def _outcome(index: int, task: asyncio.Task[Any]) -> BatchItem:

@@ -53,15 +53,15 @@ async def run_race(
 
     async def decide(child: DurableContext) -> Any:
         tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(op) for op in operations]
+        for task in tasks:
+            # The race owns every outcome: those that finished too (failing on the winner's
+            # checkpoint error, say) are not left for asyncio to log as never retrieved,
+            # even when the wind-down cancels this task while it settles them.
+            task.add_done_callback(_collected)
         try:
             return await _first(tasks, kind)
         finally:
             await cancel_and_settle(tasks)  # the race has decided without them
-            # Those that had finished too (failing on the winner's checkpoint error, say)
-            # were decided without as well: collected here, not left for asyncio to log.
-            for task in tasks:
-                if not task.cancelled():
-                    task.exception()
 
     return await run_child(
         ctx._rt, identity, recorded, ctx._child_factory(identity.id), decide, (), _CONFIG
@@ -85,6 +85,11 @@ async def _first(tasks: list[asyncio.Future[Any]], kind: RaceKind) -> Any:
     msg = f"all {len(tasks)} operations failed"
     first = next((e for e in failures if e is not None), None)
     raise ChildContextError(msg) from first
+
+
+def _collected(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 _CONFIG = ChildConfig()

@@ -42,7 +42,9 @@ from durable_async import (
     DurableHandler,
     Duration,
     JitterStrategy,
+    MapConfig,
     NonDeterministicExecutionError,
+    ParallelConfig,
     RetryStrategyConfig,
     StepConfig,
     StepContext,
@@ -125,12 +127,14 @@ class Callback:
 class Map:
     key: str
     items: tuple[Step, ...]
+    max_concurrency: int | None = None
 
 
 @attrs.frozen
 class Parallel:
     key: str
     branches: tuple[Node, ...]
+    max_concurrency: int | None = None
 
 
 @attrs.frozen
@@ -245,7 +249,7 @@ def generate(choose: Chooser, *, max_nodes: int = 10) -> Workflow:
             return Invoke(f"v{next(keys)}", choose.integer(0, 99))
         if kind == 7:
             key = f"p{next(keys)}"
-            return Parallel(key, sequence(depth + 1, 1))
+            return Parallel(key, sequence(depth + 1, 1), choose.integer(0, 2) or None)
         if kind == 8:
             key = f"c{next(keys)}"
             return Child(key, sequence(depth + 1, 1))
@@ -253,7 +257,8 @@ def generate(choose: Chooser, *, max_nodes: int = 10) -> Workflow:
             key = f"g{next(keys)}"
             return Gather(key, sequence(depth + 1, 2))
         key = f"m{next(keys)}"
-        return Map(key, tuple(step("i") for _ in range(choose.integer(1, 3))))
+        items = tuple(step("i") for _ in range(choose.integer(1, 3)))
+        return Map(key, items, choose.integer(0, 2) or None)
 
     def sequence(depth: int, minimum: int) -> tuple[Node, ...]:
         count = choose.integer(minimum, 3)
@@ -280,7 +285,7 @@ def reference(node: Node | Workflow) -> Any:
             return [reference(n) for n in branches]
         case Callback(_, answer):
             return {"error": "callback"} if answer is None else json.dumps(answer)
-        case Map(_, items) | Parallel(_, items):
+        case Map(_, items, _) | Parallel(_, items, _):
             return [reference(n) for n in items]
         case Race(_, step):
             won = reference(step)
@@ -299,7 +304,12 @@ def walk(node: Node | Workflow) -> list[Node]:
     match node:
         case Workflow(children):
             own: list[Node] = []
-        case Child(_, children) | Gather(_, children) | Map(_, children) | Parallel(_, children):
+        case (
+            Child(_, children)
+            | Gather(_, children)
+            | Map(_, children, _)
+            | Parallel(_, children, _)
+        ):
             own = [node]
         case Race(_, step):
             return [node, step]
@@ -407,11 +417,16 @@ def make_handler(workflow: Workflow, ledger: Ledger) -> DurableHandler[Any]:
                 async def branch(item_ctx: DurableContext, index: int, *_: Any) -> Any:
                     return await run(item_ctx, items[index])
 
-                batch = await ctx.map(list(range(len(items))), branch, name=node.key)
+                config = MapConfig(max_concurrency=node.max_concurrency)
+                batch = await ctx.map(list(range(len(items))), branch, name=node.key, config=config)
                 return batch.get_results()
             case Parallel():
                 funcs = [functools.partial(run, node=b) for b in node.branches]
-                batch = await ctx.parallel(funcs, name=node.key)
+                batch = await ctx.parallel(
+                    funcs,
+                    name=node.key,
+                    config=ParallelConfig(max_concurrency=node.max_concurrency),
+                )
                 return batch.get_results()
             case Race():
                 raced = node.step

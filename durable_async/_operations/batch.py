@@ -46,7 +46,7 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._operations.child import run_child
 from durable_async._serdes import SerDesContext, deserialize, serialize
-from durable_async._tasks import cancel_and_settle
+from durable_async._tasks import cancel_and_settle, collect_outcome
 from durable_async._wire.enums import OperationStatus, OperationSubType, OperationType
 from durable_async._wire.models import ErrorObject, Operation
 
@@ -181,7 +181,7 @@ class _Coordinator:
                 while started < total and len(running) < limit:
                     task = asyncio.create_task(self._run_branch(started))
                     running[task] = started
-                    task.add_done_callback(_collected)
+                    task.add_done_callback(collect_outcome)  # the coordinator owns it
                     task.add_done_callback(finished.put_nowait)
                     started += 1
                 done = [await finished.get()]
@@ -252,18 +252,6 @@ class _Coordinator:
             branch.args,
             ChildConfig(serdes=self._item_serdes),
         )
-
-
-def _collected(task: asyncio.Future[Any]) -> None:
-    """Mark what a branch raised as seen: the coordinator owns every branch's outcome.
-
-    Branches that finished with the error that ended the batch (a checkpoint error, the
-    suspension) are not looked at once the first is raised, and the wind-down may
-    cancel the coordinator while it settles them; without this, asyncio would log each as
-    "Task exception was never retrieved".
-    """
-    if not task.cancelled():
-        task.exception()
 
 
 def _outcome(index: int, task: asyncio.Task[Any]) -> BatchItem:

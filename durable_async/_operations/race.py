@@ -21,7 +21,7 @@ from durable_async._config import ChildConfig
 from durable_async._errors import ChildContextError, ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._operations.child import run_child
-from durable_async._tasks import cancel_and_settle
+from durable_async._tasks import cancel_and_settle, collect_outcome
 from durable_async._wire.models import Operation
 
 if TYPE_CHECKING:
@@ -54,10 +54,7 @@ async def run_race(
     async def decide(child: DurableContext) -> Any:
         tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(op) for op in operations]
         for task in tasks:
-            # The race owns every outcome: those that finished too (failing on the winner's
-            # checkpoint error, say) are not left for asyncio to log as never retrieved,
-            # even when the wind-down cancels this task while it settles them.
-            task.add_done_callback(_collected)
+            task.add_done_callback(collect_outcome)  # the race owns every outcome
         try:
             return await _first(tasks, kind)
         finally:
@@ -85,11 +82,6 @@ async def _first(tasks: list[asyncio.Future[Any]], kind: RaceKind) -> Any:
     msg = f"all {len(tasks)} operations failed"
     first = next((e for e in failures if e is not None), None)
     raise ChildContextError(msg) from first
-
-
-def _collected(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 _CONFIG = ChildConfig()

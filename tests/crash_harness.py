@@ -1,16 +1,18 @@
 """Kill a real process with SIGKILL at a chosen point of an operation's life, then resume.
 
-Run as a script, this module is one Lambda invocation in its own process:
-``python crash_harness.py STATE SCENARIO SIDE_FILE``. The execution's state lives in the
-file STATE (a ``MemoryBackend`` pickled after every checkpoint the backend accepts, so it
-outlives the process the way the service's state outlives a Lambda sandbox). The
-environment variable ``DURABLE_CRASH_AT`` names the kill point, ``NAME:ACTION:PHASE``
-(``PHASE`` is ``before_send``, ``before_ack`` or ``after_ack``) or ``NAME:body``; when
-the process reaches it, it sends itself SIGKILL: no ``finally``, no flush, no cleanup.
+One Lambda invocation runs in a process of its own (``invocation_process``, forked by
+the tests; or ``python crash_harness.py STATE SCENARIO`` by hand). The execution's state
+lives in the file STATE (a ``MemoryBackend`` pickled after every checkpoint the backend
+accepts, so it outlives the process the way the service's state outlives a Lambda
+sandbox). The environment variable ``DURABLE_CRASH_AT`` names the kill point,
+``NAME:ACTION:PHASE`` (``PHASE`` is ``before_send``, ``before_ack`` or ``after_ack``) or
+``NAME:body``; when the process reaches it, it sends itself SIGKILL: no ``finally``, no
+flush, no cleanup.
 
-Every body the scenarios run appends one line (``name attempt``) to SIDE_FILE with a
-single ``write`` on an ``O_APPEND`` descriptor, so the count survives the kill.
-``tests/test_crash_points.py`` drives the invocations and checks what the next ones do.
+Every body the scenarios run appends one line (``name attempt``) to the side file named
+by ``DURABLE_CRASH_SIDE_FILE`` with a single ``write`` on an ``O_APPEND`` descriptor, so
+the count survives the kill. ``tests/test_crash_points.py`` drives the invocations and
+checks what the next ones do.
 """
 
 from __future__ import annotations

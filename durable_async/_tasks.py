@@ -83,6 +83,18 @@ async def cancel_and_settle(tasks: Iterable[asyncio.Future[Any]]) -> None:
             task.exception()
 
 
+def collect_outcome(task: asyncio.Future[Any]) -> None:
+    """Done callback: mark what a task raised as seen, for tasks whose owner decides on it.
+
+    A batch's or race's branches that finished with the error that ended it (a checkpoint
+    error, the suspension) are not looked at once the first is raised, and the wind-down
+    may cancel the owner while it settles them; asyncio would log each as "Task exception
+    was never retrieved". The owner still reads every outcome it needs from the task.
+    """
+    if not task.cancelled():
+        task.exception()
+
+
 def _collect_suspension(task: asyncio.Task[Any]) -> None:
     """Mark a task that ended with the suspension signal as retrieved.
 

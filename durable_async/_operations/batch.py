@@ -47,7 +47,7 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._operations.child import run_child
 from durable_async._serdes import SerDesContext, deserialize, serialize
-from durable_async._tasks import cancel_and_settle
+from durable_async._tasks import cancel_and_settle, collect_outcome
 from durable_async._wire.enums import OperationStatus, OperationSubType, OperationType
 from durable_async._wire.models import ErrorObject, Operation
 
@@ -197,6 +197,7 @@ class _Coordinator:
                 while started < total and len(running) < limit:
                     task = asyncio.create_task(self._run_branch(started))
                     running[task] = started
+                    task.add_done_callback(collect_outcome)  # the coordinator owns it
                     task.add_done_callback(finished.put_nowait)
                     started += 1
                 done = [await finished.get()]

@@ -27,7 +27,7 @@ from durable_async._errors import ChildContextError, ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._operations.batch import branch_error
 from durable_async._operations.child import run_child
-from durable_async._tasks import cancel_and_settle
+from durable_async._tasks import cancel_and_settle, collect_outcome
 from durable_async._wire.models import Operation
 
 if TYPE_CHECKING:
@@ -60,6 +60,8 @@ async def run_race(
 
     async def decide(child: DurableContext) -> Any:
         tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(op) for op in operations]
+        for task in tasks:
+            task.add_done_callback(collect_outcome)  # the race owns every outcome
         try:
             if kind is RaceKind.ALL_SETTLED:
                 return await _settle(tasks)

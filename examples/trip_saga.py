@@ -8,6 +8,8 @@ invocation suspends, so they run once, in the invocation where the ``try`` reall
 Run it locally (the day passes on a virtual clock)::
 
     python examples/trip_saga.py
+    durable-async run examples/trip_saga.py:handler \
+        --input '{"city": "Lisbon", "card": "visa", "traveller": "ana"}'
 """
 
 from __future__ import annotations

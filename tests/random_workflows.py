@@ -499,6 +499,23 @@ class FaultyBackend(MemoryBackend):
         self.calls = 0
         self.dead = False
         self.injected: Counter[str] = Counter()
+        #: Every checkpoint token handed out: none may appear in a log line or an error.
+        self.tokens: set[str] = set()
+
+    def _new_token(self) -> str:  # type: ignore[override]
+        token = super()._new_token()
+        self.tokens.add(token)
+        return token
+
+    def secrets(self) -> set[str]:
+        """The checkpoint tokens and callback IDs of this backend's executions."""
+        found = set(self.tokens)
+        for execution in self.executions.values():
+            found.add(execution.token)
+            for op in execution.operations.values():
+                if op.callback_details is not None and op.callback_details.callback_id:
+                    found.add(op.callback_details.callback_id)
+        return found
 
     async def checkpoint(
         self, params: CheckpointRequest, logger: logging.Logger
@@ -565,6 +582,8 @@ class Tally:
     completions_recorded_twice: int = 0
     tasks_left: int = 0
     undetected_nondeterminism: int = 0
+    #: Log records or errors quoting a checkpoint token or a callback ID.
+    secrets_leaked: int = 0
     #: Trials whose workflow changed between invocations (expected to be refused).
     nondeterminism_checked: int = 0
     problems: list[str] = attrs.Factory(list)
@@ -579,6 +598,7 @@ class Tally:
             "completions recorded twice": self.completions_recorded_twice,
             "tasks alive after an invocation": self.tasks_left,
             "unreported determinism violations": self.undetected_nondeterminism,
+            "log records or errors quoting a token or callback ID": self.secrets_leaked,
         }
 
 
@@ -697,9 +717,11 @@ def run_trial(
     """
     reports: list[dict[str, Any]] = []
     factory = _shuffled_loop(seed, eager and EAGER_AVAILABLE, reports)
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(_trial(workflow, FaultyBackend(plan, page_size=page_size), tally, mutate=mutate))
+    backend = FaultyBackend(plan, page_size=page_size)
+    with _all_log_records() as records, asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_trial(workflow, backend, tally, mutate=mutate))
         gc.collect()  # an unretrieved task exception is reported when the task is freed
+    _check_no_secrets(backend, records, tally)
     for context in reports:
         tally.unexpected_errors += 1
         tally.problems.append(f"asyncio reported: {context.get('message')} {context!r}"[:600])
@@ -754,6 +776,48 @@ async def _trial(workflow: Workflow, backend: FaultyBackend, tally: Tally, *, mu
             tally.extra_reruns += 1
             tally.problems.append(f"{key} attempt {attempt} ran {count} times, {lost} lost")
     _check_completions(backend, result.arn, tally)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def _all_log_records() -> Any:
+    """Every record any logger emits meanwhile, at every level (botocore's own aside)."""
+    root = logging.getLogger()
+    handler = _Records()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler.records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+
+
+_FORMAT = logging.Formatter("%(name)s %(levelname)s %(message)s")
+
+
+def _check_no_secrets(
+    backend: FaultyBackend, records: list[logging.LogRecord], tally: Tally
+) -> None:
+    """No record (message, fields, traceback) quotes a checkpoint token or callback ID."""
+    secrets = backend.secrets()
+    for record in records:
+        text = _FORMAT.format(record) + repr(record.__dict__)
+        leaked = [secret for secret in secrets if secret in text]
+        if leaked:
+            tally.secrets_leaked += 1
+            tally.problems.append(
+                f"{record.name} {record.levelname} quotes {len(leaked)} secret(s)"
+            )
 
 
 def _check_completions(backend: MemoryBackend, arn: str, tally: Tally) -> None:

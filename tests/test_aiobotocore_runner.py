@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -26,9 +25,8 @@ from dex_harness import (
     REGION,
     DexRunner,
     InvokeEndpoint,
-    RunnerUnavailable,
-    checker_python,
     history,
+    running_runner,
     wait_terminal,
 )
 
@@ -70,18 +68,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def dex_runner() -> Iterator[DexRunner]:
-    try:
-        python = checker_python()
-    except RunnerUnavailable as exc:
-        if os.environ.get("DURABLE_REQUIRE_RUNNER"):
-            pytest.fail(f"dex-local-runner unavailable: {exc}")
-        pytest.skip(f"dex-local-runner unavailable: {exc}")
-    runner = DexRunner(python).start()
-    try:
-        yield runner
-    finally:
-        status = runner.stop()
-        assert status == 0, f"dex_runner exited with {status}: {runner.log_tail()}"
+    yield from running_runner()
 
 
 @pytest.fixture(autouse=True)

@@ -80,16 +80,7 @@ class HistoryOperation:
     @property
     def raw_result(self) -> str | None:
         """The serialized result, as checkpointed."""
-        op = self.operation
-        for details in (
-            op.step_details,
-            op.context_details,
-            op.callback_details,
-            op.chained_invoke_details,
-        ):
-            if details is not None and details.result is not None:
-                return details.result
-        return None
+        return next((d.result for d in self._details() if d.result is not None), None)
 
     @property
     def result(self) -> Any:
@@ -100,16 +91,18 @@ class HistoryOperation:
     @property
     def error(self) -> ErrorObject | None:
         """The recorded error of a failed (or retrying) operation."""
+        return next((d.error for d in self._details() if d.error is not None), None)
+
+    def _details(self) -> list[Any]:
+        """The operation's details that can carry a result or an error, in that order."""
         op = self.operation
-        for details in (
+        details = (
             op.step_details,
             op.context_details,
             op.callback_details,
             op.chained_invoke_details,
-        ):
-            if details is not None and details.error is not None:
-                return details.error
-        return None
+        )
+        return [d for d in details if d is not None]
 
     @property
     def callback_id(self) -> str | None:

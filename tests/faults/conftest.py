@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-from dex_harness import FAKE_AWS_ENV, DexRunner, RunnerUnavailable, checker_python
+from dex_harness import FAKE_AWS_ENV, DexRunner, running_runner
 
 
 @pytest.fixture
@@ -16,18 +15,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="session")
 def dex_runner() -> Iterator[DexRunner]:
-    try:
-        python = checker_python()
-    except RunnerUnavailable as exc:
-        if os.environ.get("DURABLE_REQUIRE_RUNNER"):
-            pytest.fail(f"dex-local-runner unavailable: {exc}")
-        pytest.skip(f"dex-local-runner unavailable: {exc}")
-    runner = DexRunner(python).start()
-    try:
-        yield runner
-    finally:
-        status = runner.stop()
-        assert status == 0, f"dex_runner exited with {status}: {runner.log_tail()}"
+    yield from running_runner()
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ rather than have Lambda kill the invocation mid-flush.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from durable_async._errors import InvocationTimeoutError
@@ -46,7 +46,8 @@ class Deadline:
         self._static = static_margin(seconds_left)
         #: The slowest checkpoint or state call of this invocation, in seconds.
         self.slowest_call = 0.0
-        self._waiter: asyncio.Future[None] | None = None
+        #: Called when the wind-down moves (a slower call was seen).
+        self.on_change: Callable[[], None] | None = None
 
     @property
     def margin(self) -> float:
@@ -66,17 +67,12 @@ class Deadline:
         """Seconds from now until the wind-down starts (0 once it is due)."""
         return max(0.0, self.wind_down_at - self._loop.time())
 
-    def next_change(self) -> asyncio.Future[None]:
-        """A future resolved when the wind-down moves (a slower call was seen)."""
-        self._waiter = self._loop.create_future()
-        return self._waiter
-
     def observe_call(self, seconds: float) -> None:
         """Record how long a backend call took; a new slowest moves the wind-down earlier."""
         if seconds > self.slowest_call:
             self.slowest_call = seconds
-            if self._waiter is not None and not self._waiter.done():
-                self._waiter.set_result(None)
+            if self.on_change is not None:
+                self.on_change()
 
 
 async def wait_until_wind_down(
@@ -84,24 +80,44 @@ async def wait_until_wind_down(
 ) -> None:
     """Until the handler ends, all is parked, or it is time to wind down.
 
-    The wind-down moves earlier whenever a slower checkpoint call is seen, so the wait is
-    re-armed each time that happens.
+    The wind-down moves earlier whenever a slower checkpoint call is seen, so the timer is
+    re-armed each time that happens. One future and one timer, rather than
+    ``asyncio.wait``: this runs once per invocation and its cost is all fixed cost.
     """
-    if deadline is None:
-        await asyncio.wait((handler_task, quiet), return_when=asyncio.FIRST_COMPLETED)
-        return
-    while True:
-        changed = deadline.next_change()
-        try:
-            await asyncio.wait(
-                (handler_task, quiet, changed),
-                timeout=deadline.until_wind_down(),
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            changed.cancel()
-        if handler_task.done() or quiet.done() or deadline.until_wind_down() <= 0:
-            return
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake(_: object = None) -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    handler_task.add_done_callback(wake)
+    quiet.add_done_callback(wake)
+    if deadline is not None:
+        deadline.on_change = wake
+    timer: asyncio.TimerHandle | None = None
+    try:
+        while True:
+            # Armed even when the wind-down is already due, as ``asyncio.wait(timeout=0)``
+            # would be: the handler gets one turn of the loop before winding down.
+            if deadline is not None:
+                timer = loop.call_at(deadline.wind_down_at, wake)
+            await woken
+            woken = loop.create_future()
+            if timer is not None:
+                timer.cancel()
+                timer = None
+            if handler_task.done() or quiet.done():
+                return
+            if deadline is not None and deadline.until_wind_down() <= 0:
+                return
+    finally:
+        handler_task.remove_done_callback(wake)
+        quiet.remove_done_callback(wake)
+        if timer is not None:
+            timer.cancel()
+        if deadline is not None:
+            deadline.on_change = None
 
 
 async def close_before(batcher: CheckpointBatcher, deadline: Deadline | None) -> None:
@@ -111,8 +127,8 @@ async def close_before(batcher: CheckpointBatcher, deadline: Deadline | None) ->
     keep the invocation past Lambda's deadline: the flush is cancelled, and the invocation
     fails as a timeout would, so Lambda invokes again and replay finds what was recorded.
     """
-    if deadline is None:
-        await batcher.close()
+    if deadline is None or batcher.flusher is None:
+        await batcher.close()  # with nothing ever queued, this returns at once
         return
     try:
         async with asyncio.timeout_at(deadline.hard_stop):

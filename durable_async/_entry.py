@@ -25,6 +25,7 @@ from durable_async._context import DurableContext
 from durable_async._errors import ValidationError
 from durable_async._invocation import Invocation
 from durable_async._operations._common import is_async_callable
+from durable_async._tasks import install_task_factory
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -91,6 +92,9 @@ def process_runner() -> asyncio.Runner:
     if _runner is None:
         _runner = asyncio.Runner()
         atexit.register(close_process_runner)
+        # The SDK owns this loop, so its task tracking stays installed for the process's
+        # life instead of being put in and taken out around every warm invocation.
+        install_task_factory(_runner.get_loop())
     return _runner
 
 

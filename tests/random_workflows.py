@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 import attrs
+from support import every_log_record
 
 from durable_async import (
     CallbackFailedError,
@@ -718,7 +719,7 @@ def run_trial(
     reports: list[dict[str, Any]] = []
     factory = _shuffled_loop(seed, eager and EAGER_AVAILABLE, reports)
     backend = FaultyBackend(plan, page_size=page_size)
-    with _all_log_records() as records, asyncio.Runner(loop_factory=factory) as runner:
+    with every_log_record() as records, asyncio.Runner(loop_factory=factory) as runner:
         runner.run(_trial(workflow, backend, tally, mutate=mutate))
         gc.collect()  # an unretrieved task exception is reported when the task is freed
     _check_no_secrets(backend, records, tally)
@@ -776,30 +777,6 @@ async def _trial(workflow: Workflow, backend: FaultyBackend, tally: Tally, *, mu
             tally.extra_reruns += 1
             tally.problems.append(f"{key} attempt {attempt} ran {count} times, {lost} lost")
     _check_completions(backend, result.arn, tally)
-
-
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-@contextlib.contextmanager
-def _all_log_records() -> Any:
-    """Every record any logger emits meanwhile, at every level (botocore's own aside)."""
-    root = logging.getLogger()
-    handler = _Records()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
-        yield handler.records
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 _FORMAT = logging.Formatter("%(name)s %(levelname)s %(message)s")

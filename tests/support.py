@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from durable_async import DurableHandler, DurableOperationError
@@ -65,3 +67,17 @@ class ListHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record)
+
+
+@contextlib.contextmanager
+def every_log_record() -> Iterator[list[logging.LogRecord]]:
+    """Every record of every logger, at every level, while the block runs."""
+    root = logging.getLogger()
+    handler, level = ListHandler(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler.records
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)

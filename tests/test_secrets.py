@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support import every_log_record
 
 from durable_async import (
     AioBotocoreClient,
@@ -74,21 +75,8 @@ def closed_port() -> int:
 @pytest.fixture
 def every_record() -> Iterator[list[logging.LogRecord]]:
     """Every record of every logger, at every level, while the test runs."""
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    root = logging.getLogger()
-    handler, level = Keep(logging.DEBUG), root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with every_log_record() as records:
         yield records
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def sdk_text(records: list[logging.LogRecord]) -> str:

@@ -25,6 +25,7 @@ import attrs
 import pytest
 from aiobotocore.session import get_session
 from dex_harness import REGION, DexRunner, InvokeEndpoint, history, wait_terminal
+from support import every_log_record
 
 from durable_async import (
     AioBotocoreClient,
@@ -72,21 +73,8 @@ class Outcome:
 @pytest.fixture
 def every_record() -> Iterator[list[logging.LogRecord]]:
     """Every record of every logger, at every level, while the test runs."""
-    records: list[logging.LogRecord] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            records.append(record)
-
-    root = logging.getLogger()
-    handler, level = Keep(logging.DEBUG), root.level
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    try:
+    with every_log_record() as records:
         yield records
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
 
 
 def secrets_seen(proxy: FaultProxy) -> set[str]:

@@ -143,7 +143,7 @@ class Invocation:
             from durable_async._plugins import PluginDispatcher
 
             plugins = PluginDispatcher.for_invocation(
-                self._plugins, arn, lambda_context, first=not log.has_history
+                self._plugins, arn, lambda_context, first=not log.has_history, log=log
             )
         tasks = TaskRegistry()
         monitor = SuspensionMonitor(tasks)

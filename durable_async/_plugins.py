@@ -22,6 +22,10 @@ Hooks (all optional; define only what you need):
     Around each run of a step body ("attempt" hooks), with the 1-based attempt number
     and the outcome.
 
+Operation infos carry the service's ``start_time`` / ``end_time`` and the serialized
+``result`` once the service has recorded them (``None`` before that, as for a pipelined
+step whose result is still in flight).
+
 A hook that raises is logged on ``durable_async.plugins`` and ignored: a plugin never
 changes an execution's outcome. With no plugin registered the SDK does no plugin work.
 """
@@ -34,7 +38,8 @@ import inspect
 import logging
 import os
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -42,7 +47,10 @@ from durable_async._errors import ValidationError, error_object
 from durable_async._identity import OperationIdentity
 from durable_async._wire.converter import from_wire
 from durable_async._wire.enums import OperationStatus, OperationType
-from durable_async._wire.models import ErrorObject
+from durable_async._wire.models import ErrorObject, Operation
+
+if TYPE_CHECKING:
+    from durable_async._replay import OperationLog
 
 #: Comma-separated plugin names (entry points of ``PLUGIN_ENTRY_POINT_GROUP``) or
 #: ``module:attribute`` references, each naming a plugin factory or a plugin instance.
@@ -117,6 +125,11 @@ class OperationInfo:
     #: Whether the operation was recorded by an earlier invocation or attempt.
     is_replayed: bool
     attempt: int | None = None
+    #: When the service recorded the operation's start and end, once it has.
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    #: The serialized result, once recorded.
+    result: str | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -274,10 +287,17 @@ class PluginDispatcher:
     Exists only when a plugin is registered; call sites check ``rt.plugins is not None``.
     """
 
-    __slots__ = ("_hooks", "start_info")
+    __slots__ = ("_hooks", "_log", "start_info")
 
-    def __init__(self, entries: Sequence[object], start_info: InvocationStartInfo) -> None:
+    def __init__(
+        self,
+        entries: Sequence[object],
+        start_info: InvocationStartInfo,
+        log: OperationLog | None = None,
+    ) -> None:
         self.start_info = start_info
+        #: What the service has recorded, for the infos' times and results.
+        self._log = log
         plugins: list[object] = []
         for entry in entries:
             if not _is_factory(entry):
@@ -300,7 +320,13 @@ class PluginDispatcher:
 
     @classmethod
     def for_invocation(
-        cls, entries: Sequence[object], arn: str, lambda_context: Any, *, first: bool
+        cls,
+        entries: Sequence[object],
+        arn: str,
+        lambda_context: Any,
+        *,
+        first: bool,
+        log: OperationLog | None = None,
     ) -> PluginDispatcher:
         """The dispatcher of one invocation of the execution ``arn``."""
         start = InvocationStartInfo(
@@ -308,7 +334,7 @@ class PluginDispatcher:
             request_id=getattr(lambda_context, "aws_request_id", None),
             is_first_invocation=first,
         )
-        return cls(entries, start)
+        return cls(entries, start, log)
 
     async def around_invocation(
         self, run: Callable[[], Awaitable[dict[str, Any]]]
@@ -364,6 +390,11 @@ class PluginDispatcher:
         """Build an operation info of ``info_type`` for ``identity`` and emit ``hook``."""
         if hook not in self._hooks:
             return
+        recorded = self._log.get(identity.id) if self._log is not None else None
+        if recorded is not None:
+            extra.setdefault("start_time", recorded.start_timestamp)
+            extra.setdefault("end_time", recorded.end_timestamp)
+            extra.setdefault("result", _recorded_result(recorded))
         info = info_type(
             operation_id=identity.id,
             operation_type=identity.type,
@@ -388,6 +419,19 @@ class PluginDispatcher:
                 _logger.exception(
                     "instrumentation plugin %s raised in %s; ignored", _describe(plugin), hook
                 )
+
+
+def _recorded_result(op: Operation) -> str | None:
+    """The serialized result the service recorded for ``op``, if any."""
+    for details in (
+        op.step_details,
+        op.context_details,
+        op.callback_details,
+        op.chained_invoke_details,
+    ):
+        if details is not None and details.result is not None:
+            return details.result
+    return None
 
 
 __all__ = [

@@ -115,3 +115,33 @@ async def test_an_operation_that_ended_between_invocations_is_not_reported_again
     assert result.result == "yes"
     # Started in the first invocation; its end happened outside any invocation.
     assert [(e[0], e[3]) for e in recorder.events] == [("start", "approval")]
+
+
+async def test_an_ended_operation_reports_the_service_s_times_and_its_result() -> None:
+    ends: list[Any] = []
+
+    class Ends:
+        def on_operation_end(self, info: Any) -> None:
+            ends.append(info)
+
+    @durable_execution(plugins=[Ends()])
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        first = await ctx.step(echo, {"n": 1}, name="first")
+        await ctx.wait(seconds=30, name="pause")
+        return await ctx.step(echo, first["n"] + 1, name="second")
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    by_name = {info.name: info for info in ends}
+    first, second = by_name["first"], by_name["second"]
+    # The result as the service recorded it (serialized), as AWS's infos carry it.
+    assert first.result == result.history.get("first").raw_result
+    assert second.result == result.history.get("second").raw_result
+    assert first.result is not None
+    assert second.result is not None
+    for info in (first, second):
+        assert info.start_time is not None
+        assert info.end_time is not None
+        assert info.end_time >= info.start_time
+    # The thirty seconds of the wait (on the runner's virtual clock) lie between them.
+    assert (second.start_time - first.end_time).total_seconds() >= 30

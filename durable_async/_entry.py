@@ -12,6 +12,7 @@ import asyncio
 import atexit
 import contextlib
 import functools
+import inspect
 import logging
 import os
 import weakref
@@ -161,7 +162,9 @@ class DurableHandler(Generic[R]):
         if not isinstance(pipelined, bool):
             msg = f"pipelined must be True or False, got: {pipelined!r}"
             raise ValidationError(msg)
-        if not is_async_callable(func):
+        # A decorator that wraps the coroutine function in a plain one (functools.wraps, as
+        # Powertools' @logger.inject_lambda_context does) still returns its coroutine.
+        if not (is_async_callable(func) or is_async_callable(inspect.unwrap(func))):
             msg = (
                 f"durable_execution wraps an `async def handler(event, ctx)`; "
                 f"{getattr(func, '__qualname__', func)!r} is not a coroutine function"

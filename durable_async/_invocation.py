@@ -215,7 +215,16 @@ class Invocation:
         return task
 
     async def _call_handler(self, input_value: Any, ctx: DurableContext) -> Any:
-        return await self._handler(input_value, ctx)
+        result = self._handler(input_value, ctx)
+        if not inspect.isawaitable(result):
+            # Only a plain wrapper around an ``async def`` gets here (``durable_execution``
+            # checks), one that did not hand back the coroutine.
+            msg = (
+                "the durable handler returned "
+                f"{type(result).__name__}, not the coroutine of its `async def`"
+            )
+            raise TypeError(msg)
+        return await result
 
     @staticmethod
     async def _until_done(

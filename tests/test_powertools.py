@@ -198,3 +198,51 @@ async def test_idempotent_receives_the_durable_context() -> None:
     (registered,) = contexts
     assert registered.function_name == "local"
     assert config.lambda_context is not None
+
+
+@pytest.mark.anyio
+async def test_durable_execution_takes_a_handler_decorated_by_inject_lambda_context() -> None:
+    """Powertools wraps the ``async def`` in a plain function that returns its coroutine."""
+    stream = io.StringIO()
+    logger = Logger(service=f"powertools-{uuid.uuid4().hex}", stream=stream)
+    logger.addFilter(DurableLogFilter())
+
+    @durable_execution
+    @logger.inject_lambda_context
+    async def handler(event: dict[str, Any], ctx: DurableContext) -> str:
+        logger.info("handling", order=event["order_id"])
+        await ctx.wait(seconds=1)
+        return "done"
+
+    result = await LocalRunner(handler).run({"order_id": "o-2"})
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == "done"
+    (record,) = _json_lines(stream)  # the replay's record is dropped by DurableLogFilter
+    assert record["message"] == "handling"
+    assert record["function_name"] == "local"
+    assert record["executionArn"] == result.arn
+
+
+def test_a_plain_function_is_still_refused_unless_it_wraps_an_async_def() -> None:
+    def plain(event: Any, ctx: DurableContext) -> str:
+        return "sync"
+
+    with pytest.raises(TypeError, match="is not a coroutine function"):
+        durable_execution(plain)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_a_wrapper_that_does_not_return_the_coroutine_fails_the_execution_clearly() -> None:
+    async def inner(event: Any, ctx: DurableContext) -> str:
+        return "never"
+
+    @functools.wraps(inner)
+    def swallowing(event: Any, ctx: DurableContext) -> str:
+        inner(event, ctx).close()  # a wrapper that drops the coroutine
+        return "not awaitable"
+
+    handler: Any = durable_execution(swallowing)  # type: ignore[arg-type]
+    result = await LocalRunner(handler).run({})
+    assert result.status == "FAILED"
+    assert result.error is not None
+    assert "returned str, not the coroutine of its `async def`" in (result.error.message or "")

@@ -2,10 +2,10 @@
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from durable_async._batch import (
-    BatchItem,
-    BatchItemStatus,
-    BatchResult,
+from durable_async._batch import BatchItem, BatchItemStatus, BatchResult
+from durable_async._client.aiobotocore import AioBotocoreClient
+from durable_async._client.base import DurableExecutionClient
+from durable_async._completion import (
     CompletionConfig,
     CompletionDecision,
     CompletionItemStatus,
@@ -15,8 +15,6 @@ from durable_async._batch import (
     complete_batch,
     continue_batch,
 )
-from durable_async._client.aiobotocore import AioBotocoreClient
-from durable_async._client.base import DurableExecutionClient
 from durable_async._config import (
     CallbackConfig,
     ChildConfig,

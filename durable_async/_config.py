@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from durable_async._batch import CompletionConfig
+from durable_async._completion import CompletionConfig
 from durable_async._duration import Duration, name_invalid_fields, to_duration
 from durable_async._errors import ValidationError
 from durable_async._retry import RetryStrategy

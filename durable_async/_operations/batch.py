@@ -26,11 +26,10 @@ from durable_async._batch import (
     BatchItem,
     BatchItemStatus,
     BatchResult,
-    CompletionItemStatus,
-    CompletionReason,
     CompletionRecord,
     summary_envelope,
 )
+from durable_async._completion import CompletionItemStatus, CompletionReason
 from durable_async._config import (
     ChildConfig,
     MapConfig,

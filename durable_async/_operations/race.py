@@ -21,7 +21,8 @@ from collections.abc import Coroutine, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from durable_async._batch import BatchItem, BatchItemStatus, BatchResult, CompletionReason
+from durable_async._batch import BatchItem, BatchItemStatus, BatchResult
+from durable_async._completion import CompletionReason
 from durable_async._config import ChildConfig
 from durable_async._errors import ChildContextError, ValidationError
 from durable_async._identity import OperationIdentity

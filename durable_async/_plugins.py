@@ -47,7 +47,7 @@ from durable_async._errors import ValidationError, error_object
 from durable_async._identity import OperationIdentity
 from durable_async._wire.converter import from_wire
 from durable_async._wire.enums import OperationStatus, OperationType
-from durable_async._wire.models import ErrorObject, Operation
+from durable_async._wire.models import ErrorObject
 
 if TYPE_CHECKING:
     from durable_async._replay import OperationLog
@@ -394,7 +394,7 @@ class PluginDispatcher:
         if recorded is not None:
             extra.setdefault("start_time", recorded.start_timestamp)
             extra.setdefault("end_time", recorded.end_timestamp)
-            extra.setdefault("result", _recorded_result(recorded))
+            extra.setdefault("result", recorded.recorded_result)
         info = info_type(
             operation_id=identity.id,
             operation_type=identity.type,
@@ -419,19 +419,6 @@ class PluginDispatcher:
                 _logger.exception(
                     "instrumentation plugin %s raised in %s; ignored", _describe(plugin), hook
                 )
-
-
-def _recorded_result(op: Operation) -> str | None:
-    """The serialized result the service recorded for ``op``, if any."""
-    for details in (
-        op.step_details,
-        op.context_details,
-        op.callback_details,
-        op.chained_invoke_details,
-    ):
-        if details is not None and details.result is not None:
-            return details.result
-    return None
 
 
 __all__ = [

@@ -89,6 +89,27 @@ class Operation:
     callback_details: CallbackDetails | None = None
     chained_invoke_details: ChainedInvokeDetails | None = None
 
+    @property
+    def recorded_result(self) -> str | None:
+        """The serialized result the service recorded, whatever the operation's kind."""
+        return next((d.result for d in self._outcome_details() if d.result is not None), None)
+
+    @property
+    def recorded_error(self) -> ErrorObject | None:
+        """The error the service recorded, whatever the operation's kind."""
+        return next((d.error for d in self._outcome_details() if d.error is not None), None)
+
+    def _outcome_details(
+        self,
+    ) -> list[StepDetails | ContextDetails | CallbackDetails | ChainedInvokeDetails]:
+        details = (
+            self.step_details,
+            self.context_details,
+            self.callback_details,
+            self.chained_invoke_details,
+        )
+        return [d for d in details if d is not None]
+
 
 @attrs.frozen
 class StepOptions:

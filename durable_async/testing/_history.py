@@ -80,7 +80,7 @@ class HistoryOperation:
     @property
     def raw_result(self) -> str | None:
         """The serialized result, as checkpointed."""
-        return next((d.result for d in self._details() if d.result is not None), None)
+        return self.operation.recorded_result
 
     @property
     def result(self) -> Any:
@@ -91,18 +91,7 @@ class HistoryOperation:
     @property
     def error(self) -> ErrorObject | None:
         """The recorded error of a failed (or retrying) operation."""
-        return next((d.error for d in self._details() if d.error is not None), None)
-
-    def _details(self) -> list[Any]:
-        """The operation's details that can carry a result or an error, in that order."""
-        op = self.operation
-        details = (
-            op.step_details,
-            op.context_details,
-            op.callback_details,
-            op.chained_invoke_details,
-        )
-        return [d for d in details if d is not None]
+        return self.operation.recorded_error
 
     @property
     def callback_id(self) -> str | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import sys
 import uuid as _uuid
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
@@ -110,6 +111,22 @@ class _Binding:
         _current.reset(reset_ctx)
 
 
+def _replay_probe(ctx: DurableContext) -> Callable[[], bool]:
+    """``ctx``'s replay status for its log scope, without keeping ``ctx`` alive.
+
+    The scope lives in ``ctx`` and in ``current_log_scope``; a bound method would make the
+    pair a reference cycle that only the cyclic GC frees, so every finished branch of a
+    large map would stay resident until the next full collection.
+    """
+    ref = weakref.ref(ctx)
+
+    def is_replaying() -> bool:
+        live = ref()
+        return live is not None and live._is_replaying()
+
+    return is_replaying
+
+
 class DurableContext:
     """Durable operations for one (root or child) context of an execution.
 
@@ -127,6 +144,7 @@ class DurableContext:
         "_replaying",
         "_rt",
         "_task_positions",
+        "__weakref__",
     )
 
     def __init__(
@@ -152,7 +170,7 @@ class DurableContext:
         fields: dict[str, object] = {"executionArn": runtime.arn}
         if parent_id:
             fields["parentId"] = parent_id
-        self._log_scope = LogScope(fields, self._is_replaying)
+        self._log_scope = LogScope(fields, _replay_probe(self))
         #: Made on first use: most contexts (map branches, say) never log.
         self._logger: DurableLogger | None = None
 

@@ -15,6 +15,7 @@ import logging
 import threading
 import uuid
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 import botocore.exceptions
@@ -416,6 +417,9 @@ async def test_get_execution_state_pages(dex_runner: DexRunner) -> None:
     assert {op.status for op in ops[1:]} == {OperationStatus.STARTED}
     assert seen["whole"].operations == tuple(ops)
     assert seen["whole"].next_marker is None
+    # Every parsed timestamp shares the one UTC zone (botocore's default: a tzlocal each).
+    stamps = [op.start_timestamp for op in ops]
+    assert all(stamp is not None and stamp.tzinfo is UTC for stamp in stamps)
     assert_stale_token_error(seen["stale"], ExecutionStateError)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from durable_async._wire.converter import from_wire, operation_from_wire, to_wire
 from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
@@ -68,6 +68,17 @@ def test_timestamps_arrive_as_epoch_millis_from_lambda_and_datetimes_from_botoco
     )  # fmt: skip
     assert from_event.start_timestamp == from_botocore.start_timestamp == STARTED
     assert from_event.wait_details == from_botocore.wait_details == WaitDetails(STARTED)
+
+
+def test_a_timestamp_in_another_zone_is_kept_as_the_same_instant_in_shared_utc() -> None:
+    plus_two = timezone(timedelta(hours=2))
+    local = STARTED.astimezone(plus_two)
+    op = from_wire(
+        {"Id": "a", "Type": "WAIT", "Status": "STARTED", "StartTimestamp": local}, Operation
+    )
+    assert op.start_timestamp == STARTED
+    assert op.start_timestamp is not None
+    assert op.start_timestamp.tzinfo is UTC
 
 
 def test_unknown_keys_from_a_newer_service_are_ignored() -> None:

@@ -65,7 +65,12 @@ def _to_datetime(value: Any, _: type) -> datetime:
     if type(value) is int:
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, datetime):
-        return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        tz = value.tzinfo
+        if tz is UTC:
+            return value
+        # Any other zone (botocore's default gives each timestamp its own ``tzlocal()``)
+        # becomes the shared UTC one: the same instant, without a zone object per value.
+        return value.replace(tzinfo=UTC) if tz is None else value.astimezone(UTC)
     if isinstance(value, float):
         return datetime.fromtimestamp(value / 1000, tz=UTC)
     if isinstance(value, str):

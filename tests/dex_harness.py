@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 import traceback
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -103,9 +104,18 @@ def running_runner() -> Iterator[DexRunner]:
 class DexRunner:
     """``dex_runner.py`` in a child process, on a free loopback port."""
 
-    def __init__(self, python: str, *, skip_time: bool = False, start_timeout: float = 60) -> None:
+    def __init__(
+        self,
+        python: str,
+        *,
+        skip_time: bool = False,
+        start_timeout: float = 60,
+        invocation_timeout: int = 60,
+    ) -> None:
         self.python = python
         self.skip_time = skip_time
+        #: Seconds the runner lets one invocation run (Lambda's function timeout).
+        self.invocation_timeout = invocation_timeout
         self.start_timeout = start_timeout
         self.url = ""
         self._work = Path(tempfile.mkdtemp(prefix="dex-runner-"))
@@ -123,7 +133,7 @@ class DexRunner:
             # Placeholder; every execution names its own endpoint (LambdaEndpoint).
             "--lambda-endpoint", "http://127.0.0.1:9",
             "--region", REGION,
-            "--invocation-timeout", "60",
+            "--invocation-timeout", str(self.invocation_timeout),
             "--skip-time" if self.skip_time else "--no-skip-time",
             "--log-level", "WARNING",
         ]  # fmt: skip
@@ -218,6 +228,12 @@ class DexRunner:
         if not arn:
             raise RuntimeError(f"start-durable-execution returned no ExecutionArn: {out}")
         return str(arn)
+
+    def describe_execution(self, arn: str) -> dict[str, Any]:
+        """``GetDurableExecution``, without a Lambda client (and its whole service model)."""
+        path = f"/2025-12-01/durable-executions/{urllib.parse.quote(arn, safe='')}"
+        described: dict[str, Any] = self.http_json("GET", path)
+        return described
 
 
 class InvokeEndpoint:

@@ -30,13 +30,13 @@ from durable_async._deadline import (
     close_before,
     wait_until_wind_down,
 )
+from durable_async._error_wire import error_object
 from durable_async._errors import (
     BackendError,
     InvalidEventError,
     InvocationTimeoutError,
     SerDesError,
     UnawaitedOperationError,
-    error_object,
 )
 from durable_async._event import check_unique, decode_input, page_in, parse_event
 from durable_async._failure_log import execution_failed

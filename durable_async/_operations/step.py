@@ -20,15 +20,8 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from durable_async._config import StepConfig, StepSemantics
-from durable_async._errors import (
-    STEP_INTERRUPTED_TYPE,
-    PayloadTooLargeError,
-    SerDesError,
-    StepError,
-    StepInterruptedError,
-    error_object,
-    rebuild_failure,
-)
+from durable_async._error_wire import STEP_INTERRUPTED_TYPE, error_object, rebuild_failure
+from durable_async._errors import PayloadTooLargeError, SerDesError, StepError, StepInterruptedError
 from durable_async._failure_log import attempt_failed, operation_failed
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope

@@ -18,8 +18,6 @@ import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-
 from durable_async._batcher import CheckpointBatcher
 from durable_async._client.base import DurableExecutionClient
 from durable_async._clock import epoch_millis
@@ -67,6 +65,8 @@ from durable_async._wire.models import (
 RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 50
 
 if TYPE_CHECKING:
+    import anyio
+
     from durable_async._plugins import PluginDispatcher
 
 Handler = Callable[[Any, DurableContext], Awaitable[Any]]
@@ -95,7 +95,7 @@ class Invocation:
         *,
         client: DurableExecutionClient,
         logger: logging.Logger,
-        limiter: anyio.CapacityLimiter,
+        limiter: Callable[[], anyio.CapacityLimiter],
         plugins: tuple[object, ...] = (),
         pipelined: bool = False,
     ) -> None:

@@ -25,6 +25,22 @@ pytestmark = [pytest.mark.runner, pytest.mark.anyio]
 LAZY = (
     # A plain (thread-run) step's worker threads; an async step never needs them.
     "anyio",
+    # Operations the handler does not call, and what only they use.
+    "durable_async._operations.batch",
+    "durable_async._operations.callback",
+    "durable_async._operations.child",
+    "durable_async._operations.condition",
+    "durable_async._operations.invoke",
+    "durable_async._operations.race",
+    "durable_async._waits",
+    # Instrumentation, failures, tools: nothing registered, nothing failed, not a test or CLI.
+    "durable_async._plugins",
+    "durable_async._stack",
+    "durable_async.aiohttp",
+    "durable_async.callbacks",
+    "durable_async.cli",
+    "durable_async.otel",
+    "durable_async.testing",
 )
 
 CHILD = """

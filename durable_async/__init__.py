@@ -2,19 +2,8 @@
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from durable_async._batch import BatchItem, BatchItemStatus, BatchResult
 from durable_async._client.aiobotocore import AioBotocoreClient
 from durable_async._client.base import DurableExecutionClient
-from durable_async._completion import (
-    CompletionConfig,
-    CompletionDecision,
-    CompletionItemStatus,
-    CompletionOutcome,
-    CompletionReason,
-    CompletionStatus,
-    complete_batch,
-    continue_batch,
-)
 from durable_async._config import (
     CallbackConfig,
     ChildConfig,
@@ -55,15 +44,6 @@ from durable_async._errors import (
     WaitForConditionError,
 )
 from durable_async._logging import DurableLogFilter, DurableLogger
-from durable_async._retry import (
-    JitterStrategy,
-    LinearRetryStrategyConfig,
-    RetryDecision,
-    RetryPresets,
-    RetryStrategyConfig,
-    create_linear_retry_strategy,
-    create_retry_strategy,
-)
 from durable_async._serdes import (
     ExtendedTypeSerDes,
     JsonSerDes,
@@ -74,6 +54,17 @@ from durable_async._serdes import (
 from durable_async._wire.enums import OperationStatus, OperationType
 
 if _TYPE_CHECKING:
+    from durable_async._batch import BatchItem, BatchItemStatus, BatchResult
+    from durable_async._completion import (
+        CompletionConfig,
+        CompletionDecision,
+        CompletionItemStatus,
+        CompletionOutcome,
+        CompletionReason,
+        CompletionStatus,
+        complete_batch,
+        continue_batch,
+    )
     from durable_async._operations.callback import Callback
     from durable_async._operations.condition import WaitForConditionCheckContext
     from durable_async._plugins import (
@@ -92,6 +83,15 @@ if _TYPE_CHECKING:
         UserFunctionOutcome,
         UserFunctionStartInfo,
     )
+    from durable_async._retry import (
+        JitterStrategy,
+        LinearRetryStrategyConfig,
+        RetryDecision,
+        RetryPresets,
+        RetryStrategyConfig,
+        create_linear_retry_strategy,
+        create_retry_strategy,
+    )
     from durable_async._waits import (
         WaitForConditionDecision,
         WaitStrategyConfig,
@@ -100,10 +100,31 @@ if _TYPE_CHECKING:
 
 
 #: Public names imported on first use, by module: a cold start that only runs steps needs
-#: none of them (instrumentation, callbacks, wait_for_condition).
+#: none of them (instrumentation, callbacks, wait_for_condition, map/parallel results and
+#: policies, retry strategies).
 _LAZY_MODULES = {
+    "durable_async._batch": ("BatchItem", "BatchItemStatus", "BatchResult"),
+    "durable_async._completion": (
+        "CompletionConfig",
+        "CompletionDecision",
+        "CompletionItemStatus",
+        "CompletionOutcome",
+        "CompletionReason",
+        "CompletionStatus",
+        "complete_batch",
+        "continue_batch",
+    ),
     "durable_async._operations.callback": ("Callback",),
     "durable_async._operations.condition": ("WaitForConditionCheckContext",),
+    "durable_async._retry": (
+        "JitterStrategy",
+        "LinearRetryStrategyConfig",
+        "RetryDecision",
+        "RetryPresets",
+        "RetryStrategyConfig",
+        "create_linear_retry_strategy",
+        "create_retry_strategy",
+    ),
     "durable_async._waits": (
         "WaitForConditionDecision",
         "WaitStrategyConfig",

@@ -15,7 +15,6 @@ from contextvars import ContextVar
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from durable_async._batch import BatchResult
 from durable_async._config import (
     CallbackConfig,
     ChildConfig,
@@ -48,6 +47,7 @@ from durable_async._wire.models import Operation
 
 if TYPE_CHECKING:
     # Imported where used: a handler that only runs steps never loads these operations.
+    from durable_async._batch import BatchResult
     from durable_async._operations.callback import Callback
     from durable_async._waits import WaitStrategy, WaitStrategyConfig
 

@@ -33,6 +33,10 @@ LAZY = (
     "durable_async._operations.invoke",
     "durable_async._operations.race",
     "durable_async._waits",
+    # Map/parallel results and policies; retry strategies (the step succeeds at once).
+    "durable_async._batch",
+    "durable_async._completion",
+    "durable_async._retry",
     # Instrumentation, failures, tools: nothing registered, nothing failed, not a test or CLI.
     "durable_async._plugins",
     "durable_async._stack",

@@ -97,7 +97,8 @@ async def cold_invocation(runner: DexRunner, *, plain: bool = False) -> dict[str
         # As in Lambda: the default client is prepared while the handler module loads.
         "AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001",
     }
-    env.pop("PYTHONPATH", None)
+    for inherited in ("PYTHONPATH", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        env.pop(inherited, None)
     reports: list[dict[str, Any]] = []
 
     async def invoke(event: dict[str, Any]) -> dict[str, Any]:

@@ -2,19 +2,8 @@
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from durable_async._batch import BatchItem, BatchItemStatus, BatchResult
 from durable_async._client.aiobotocore import AioBotocoreClient
 from durable_async._client.base import DurableExecutionClient
-from durable_async._completion import (
-    CompletionConfig,
-    CompletionDecision,
-    CompletionItemStatus,
-    CompletionOutcome,
-    CompletionReason,
-    CompletionStatus,
-    complete_batch,
-    continue_batch,
-)
 from durable_async._config import (
     CallbackConfig,
     ChildConfig,
@@ -55,17 +44,6 @@ from durable_async._errors import (
     WaitForConditionError,
 )
 from durable_async._logging import DurableLogFilter, DurableLogger
-from durable_async._operations.callback import Callback
-from durable_async._operations.condition import WaitForConditionCheckContext
-from durable_async._retry import (
-    JitterStrategy,
-    LinearRetryStrategyConfig,
-    RetryDecision,
-    RetryPresets,
-    RetryStrategyConfig,
-    create_linear_retry_strategy,
-    create_retry_strategy,
-)
 from durable_async._serdes import (
     ExtendedTypeSerDes,
     JsonSerDes,
@@ -73,14 +51,22 @@ from durable_async._serdes import (
     SerDes,
     SerDesContext,
 )
-from durable_async._waits import (
-    WaitForConditionDecision,
-    WaitStrategyConfig,
-    create_wait_strategy,
-)
 from durable_async._wire.enums import OperationStatus, OperationType
 
 if _TYPE_CHECKING:
+    from durable_async._batch import BatchItem, BatchItemStatus, BatchResult
+    from durable_async._completion import (
+        CompletionConfig,
+        CompletionDecision,
+        CompletionItemStatus,
+        CompletionOutcome,
+        CompletionReason,
+        CompletionStatus,
+        complete_batch,
+        continue_batch,
+    )
+    from durable_async._operations.callback import Callback
+    from durable_async._operations.condition import WaitForConditionCheckContext
     from durable_async._plugins import (
         PLUGIN_ENTRY_POINT_GROUP,
         PLUGIN_ENVIRONMENT_VARIABLE,
@@ -97,20 +83,72 @@ if _TYPE_CHECKING:
         UserFunctionOutcome,
         UserFunctionStartInfo,
     )
+    from durable_async._retry import (
+        JitterStrategy,
+        LinearRetryStrategyConfig,
+        RetryDecision,
+        RetryPresets,
+        RetryStrategyConfig,
+        create_linear_retry_strategy,
+        create_retry_strategy,
+    )
+    from durable_async._waits import (
+        WaitForConditionDecision,
+        WaitStrategyConfig,
+        create_wait_strategy,
+    )
+
+
+#: Public names imported on first use, by module: a cold start that only runs steps needs
+#: none of them (instrumentation, callbacks, wait_for_condition, map/parallel results and
+#: policies, retry strategies).
+_LAZY_MODULES = {
+    "durable_async._batch": ("BatchItem", "BatchItemStatus", "BatchResult"),
+    "durable_async._completion": (
+        "CompletionConfig",
+        "CompletionDecision",
+        "CompletionItemStatus",
+        "CompletionOutcome",
+        "CompletionReason",
+        "CompletionStatus",
+        "complete_batch",
+        "continue_batch",
+    ),
+    "durable_async._operations.callback": ("Callback",),
+    "durable_async._operations.condition": ("WaitForConditionCheckContext",),
+    "durable_async._retry": (
+        "JitterStrategy",
+        "LinearRetryStrategyConfig",
+        "RetryDecision",
+        "RetryPresets",
+        "RetryStrategyConfig",
+        "create_linear_retry_strategy",
+        "create_retry_strategy",
+    ),
+    "durable_async._waits": (
+        "WaitForConditionDecision",
+        "WaitStrategyConfig",
+        "create_wait_strategy",
+    ),
+}
 
 
 def __getattr__(name: str) -> object:
-    """Instrumentation names, imported on first use: starting needs none (cold starts).
+    """A public name not imported above: imported now, from its module (see ``_LAZY_MODULES``).
 
-    Every other public name is imported above, so a name in ``__all__`` that reaches
-    here is one of the plugin module's.
+    Every name in ``__all__`` that reaches here is one of those modules', or else one of
+    the plugin module's.
     """
     if name not in __all__:
         msg = f"module 'durable_async' has no attribute {name!r}"
         raise AttributeError(msg)
-    from durable_async import _plugins
+    from importlib import import_module
 
-    value = getattr(_plugins, name)
+    module = next(
+        (module for module, names in _LAZY_MODULES.items() if name in names),
+        "durable_async._plugins",
+    )
+    value = getattr(import_module(module), name)
     globals()[name] = value
     return value
 

@@ -5,16 +5,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from durable_async._completion import CompletionConfig
 from durable_async._duration import Duration, name_invalid_fields, to_duration
 from durable_async._errors import ValidationError
-from durable_async._retry import RetryStrategy
 from durable_async._serdes import SerDes
 from durable_async._validation import validate_sub_type
+
+if TYPE_CHECKING:
+    # Imported where used: a handler that only runs steps never loads them.
+    from durable_async._completion import CompletionConfig
+    from durable_async._retry import RetryStrategy
 
 
 class StepSemantics(StrEnum):
@@ -142,6 +145,20 @@ def _check_max_concurrency(_: object, __: object, value: int | None) -> None:
         raise ValidationError(msg)
 
 
+def _any_failure_ends_it() -> CompletionConfig:
+    """``MapConfig``'s default policy; the policy module loads only once a map is configured."""
+    from durable_async._completion import CompletionConfig
+
+    return CompletionConfig()
+
+
+def _all_must_succeed() -> CompletionConfig:
+    """``ParallelConfig``'s default policy (see ``_any_failure_ends_it``)."""
+    from durable_async._completion import CompletionConfig
+
+    return CompletionConfig.all_successful()
+
+
 @attrs.frozen
 class MapConfig:
     """How ``ctx.map`` runs its items.
@@ -155,7 +172,7 @@ class MapConfig:
     """
 
     max_concurrency: int | None = attrs.field(default=None, validator=_check_max_concurrency)
-    completion_config: CompletionConfig = attrs.field(factory=CompletionConfig)
+    completion_config: CompletionConfig = attrs.field(factory=_any_failure_ends_it)
     item_namer: Callable[[Any, int], str] | None = None
     serdes: SerDes[Any] | None = None
     item_serdes: SerDes[Any] | None = None
@@ -168,7 +185,7 @@ class ParallelConfig:
     """How ``ctx.parallel`` runs its branches (see ``MapConfig``; default: all must succeed)."""
 
     max_concurrency: int | None = attrs.field(default=None, validator=_check_max_concurrency)
-    completion_config: CompletionConfig = attrs.field(factory=CompletionConfig.all_successful)
+    completion_config: CompletionConfig = attrs.field(factory=_all_must_succeed)
     serdes: SerDes[Any] | None = None
     item_serdes: SerDes[Any] | None = None
     summary_generator: Callable[[Any], str] | None = None

@@ -14,9 +14,8 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from contextvars import ContextVar
 from datetime import datetime, timedelta
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from durable_async._batch import BatchResult
 from durable_async._config import (
     CallbackConfig,
     ChildConfig,
@@ -35,15 +34,6 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
 from durable_async._operations._common import misuse_in_body
-from durable_async._operations.callback import (
-    Callback,
-    create_callback,
-    surface_callback_failure,
-    wait_for_callback_body,
-)
-from durable_async._operations.child import run_child
-from durable_async._operations.condition import run_condition
-from durable_async._operations.invoke import run_invoke
 from durable_async._operations.recorded import recorded_now, recorded_random, recorded_uuid4
 from durable_async._operations.step import StepContext, run_step
 from durable_async._operations.wait import run_wait
@@ -53,9 +43,14 @@ from durable_async._serdes import SerDes
 from durable_async._suspend import Suspended
 from durable_async._tasks import TaskInfo, current_scope, current_task_info
 from durable_async._validation import validate_function_name, validate_name, validate_tenant_id
-from durable_async._waits import WaitStrategy, WaitStrategyConfig, create_wait_strategy
 from durable_async._wire.enums import OperationSubType, OperationType
 from durable_async._wire.models import Operation
+
+if TYPE_CHECKING:
+    # Imported where used: a handler that only runs steps never loads these operations.
+    from durable_async._batch import BatchResult
+    from durable_async._operations.callback import Callback
+    from durable_async._waits import WaitStrategy, WaitStrategyConfig
 
 T = TypeVar("T")
 U = TypeVar("U")
@@ -369,6 +364,8 @@ class DurableContext:
         re-run on replay. A failure raises ``ChildContextError`` whose ``__cause__`` is the
         inner error.
         """
+        from durable_async._operations.child import run_child
+
         config = config or _DEFAULT_CHILD_CONFIG
         name = _resolve_name(name, func)
         identity, recorded = self._issue(
@@ -394,6 +391,8 @@ class DurableContext:
 
         Options may be given directly or as a ``CallbackConfig``; a timeout of 0 means none.
         """
+        from durable_async._operations.callback import create_callback
+
         if config is None:
             config = CallbackConfig(timeout or 0, heartbeat_timeout or 0, serdes)
         elif timeout is not None or heartbeat_timeout is not None or serdes is not None:
@@ -419,6 +418,12 @@ class DurableContext:
         Runs in a child context (subtype ``WaitForCallback``). Raises the callback's
         ``CallbackError`` subclass, or ``CallbackSubmitterError`` if the submitter failed.
         """
+        from durable_async._operations.callback import (
+            surface_callback_failure,
+            wait_for_callback_body,
+        )
+        from durable_async._operations.child import run_child
+
         config = config or WaitForCallbackConfig()
         name = _resolve_name(name, submitter)
 
@@ -456,6 +461,8 @@ class DurableContext:
         The target runs as its own execution; this branch suspends until it ends. A failed,
         timed-out or stopped target raises ``InvokeError``. Never re-invoked on replay.
         """
+        from durable_async._operations.invoke import run_invoke
+
         validate_function_name(function_name)
         config = config or InvokeConfig(tenant_id=tenant_id)
         if tenant_id is not None and config.tenant_id != tenant_id:
@@ -485,6 +492,9 @@ class DurableContext:
         for the strategy's delay. If the first check already satisfies the strategy,
         nothing suspends.
         """
+        from durable_async._operations.condition import run_condition
+        from durable_async._waits import WaitStrategyConfig, create_wait_strategy
+
         if isinstance(strategy, WaitStrategyConfig):
             strategy = create_wait_strategy(strategy)
         if not callable(check) or not callable(strategy):

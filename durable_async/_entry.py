@@ -17,9 +17,7 @@ import logging
 import os
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any, Generic, TypeVar, overload
-
-import anyio
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from durable_async._client.base import DurableExecutionClient
 from durable_async._context import DurableContext
@@ -27,6 +25,9 @@ from durable_async._errors import ValidationError
 from durable_async._invocation import Invocation
 from durable_async._operations._common import is_async_callable
 from durable_async._tasks import install_task_factory
+
+if TYPE_CHECKING:
+    import anyio
 
 R = TypeVar("R")
 T = TypeVar("T")
@@ -49,6 +50,9 @@ class _LoopResources:
     def limiter(self, max_threads: int) -> anyio.CapacityLimiter:
         limiter = self.limiters.get(max_threads)
         if limiter is None:
+            # Only a plain (thread-run) step gets here: async-only handlers never load anyio.
+            import anyio
+
             limiter = self.limiters[max_threads] = anyio.CapacityLimiter(max_threads)
         return limiter
 
@@ -208,7 +212,7 @@ class DurableHandler(Generic[R]):
             self.func,
             client=backend,
             logger=self._logger,
-            limiter=resources.limiter(self._max_threads),
+            limiter=functools.partial(resources.limiter, self._max_threads),
             plugins=self._plugins,
             pipelined=self._pipelined,
         )

@@ -18,7 +18,8 @@ import logging
 from collections.abc import Mapping
 from types import TracebackType
 
-from durable_async._errors import BackendError, DurableOperationError, qualified_type
+from durable_async._error_wire import qualified_type
+from durable_async._errors import BackendError, DurableOperationError
 
 logger = logging.getLogger("durable_async.failures")
 

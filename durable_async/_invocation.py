@@ -18,8 +18,6 @@ import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import anyio
-
 from durable_async._batcher import CheckpointBatcher
 from durable_async._client.base import DurableExecutionClient
 from durable_async._clock import epoch_millis
@@ -30,13 +28,13 @@ from durable_async._deadline import (
     close_before,
     wait_until_wind_down,
 )
+from durable_async._error_wire import error_object
 from durable_async._errors import (
     BackendError,
     InvalidEventError,
     InvocationTimeoutError,
     SerDesError,
     UnawaitedOperationError,
-    error_object,
 )
 from durable_async._event import check_unique, decode_input, page_in, parse_event
 from durable_async._failure_log import execution_failed
@@ -67,6 +65,8 @@ from durable_async._wire.models import (
 RESPONSE_LIMIT_BYTES = 6 * 1024 * 1024 - 50
 
 if TYPE_CHECKING:
+    import anyio
+
     from durable_async._plugins import PluginDispatcher
 
 Handler = Callable[[Any, DurableContext], Awaitable[Any]]
@@ -95,7 +95,7 @@ class Invocation:
         *,
         client: DurableExecutionClient,
         logger: logging.Logger,
-        limiter: anyio.CapacityLimiter,
+        limiter: Callable[[], anyio.CapacityLimiter],
         plugins: tuple[object, ...] = (),
         pipelined: bool = False,
     ) -> None:

@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from durable_async._errors import ValidationError, error_object
+from durable_async._error_wire import error_object
+from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._wire.converter import from_wire
 from durable_async._wire.enums import OperationStatus, OperationType

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
-
-import anyio
 
 from durable_async._batcher import CheckpointBatcher
 from durable_async._identity import OperationIdentity
@@ -15,6 +13,8 @@ from durable_async._suspend import SuspensionMonitor
 from durable_async._tasks import TaskRegistry
 
 if TYPE_CHECKING:
+    import anyio
+
     from durable_async._plugins import PluginDispatcher
 
 
@@ -32,7 +32,7 @@ class InvocationRuntime:
         "issued",
         "warned_swallowed",
         "lambda_context",
-        "limiter",
+        "_limiter",
         "log",
         "logger",
         "monitor",
@@ -49,7 +49,7 @@ class InvocationRuntime:
         batcher: CheckpointBatcher,
         monitor: SuspensionMonitor,
         tasks: TaskRegistry,
-        limiter: anyio.CapacityLimiter,
+        limiter: Callable[[], anyio.CapacityLimiter],
         lambda_context: Any,
         logger: logging.Logger,
         plugins: PluginDispatcher | None = None,
@@ -63,7 +63,7 @@ class InvocationRuntime:
         self.log = log
         self.batcher = batcher
         self.monitor = monitor
-        self.limiter = limiter
+        self._limiter = limiter
         self.lambda_context = lambda_context
         self.logger = logger
         #: An error that decides the invocation's outcome whatever the handler does with it.
@@ -75,6 +75,15 @@ class InvocationRuntime:
         #: The coroutine of every operation called, to find those never awaited.
         self.warned_swallowed = False
         self.issued: list[tuple[Coroutine[Any, Any, Any], OperationIdentity]] = []
+
+    @property
+    def limiter(self) -> anyio.CapacityLimiter:
+        """The worker-thread limiter, made when a plain step first needs it.
+
+        Making one loads anyio and its asyncio backend, which a handler whose steps are all
+        ``async`` never uses: its invocations never pay for them.
+        """
+        return self._limiter()
 
     def issue(
         self, coro: Coroutine[Any, Any, Any], identity: OperationIdentity

@@ -19,7 +19,6 @@ from typing import Any, Generic, Protocol, TypeVar, runtime_checkable
 
 import attrs
 
-from durable_async._batch import BatchResult
 from durable_async._errors import PayloadTooLargeError, SerDesError
 
 T = TypeVar("T")
@@ -110,15 +109,18 @@ def _encode(value: Any) -> dict[str, Any]:
             return {"t": "l", "v": [_encode(item) for item in value]}
         case tuple():
             return {"t": "t", "v": [_encode(item) for item in value]}
-        case BatchResult():
-            fields = value.to_dict()
-            return {"t": "br", "v": {key: _encode(item) for key, item in fields.items()}}
         case dict():
             if any(not isinstance(key, str) for key in value):
                 msg = "dict keys must be strings to be stored"
                 raise SerDesError(msg)
             return {"t": "m", "v": {key: _encode(item) for key, item in value.items()}}
         case _:
+            # Checked last, so a value of any other type never imports the batch module.
+            from durable_async._batch import BatchResult
+
+            if isinstance(value, BatchResult):
+                fields = value.to_dict()
+                return {"t": "br", "v": {key: _encode(item) for key, item in fields.items()}}
             msg = f"cannot store a value of type {type(value).__qualname__}; pass a serdes"
             raise SerDesError(msg)
 
@@ -152,6 +154,8 @@ def _decode(tag: str, value: Any) -> Any:
         case "m":
             return {key: _unwrap(item) for key, item in value.items()}
         case "br":
+            from durable_async._batch import BatchResult
+
             return BatchResult.from_dict({key: _unwrap(item) for key, item in value.items()})
         case _:
             msg = f"unknown type tag {tag!r} in stored payload"

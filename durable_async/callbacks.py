@@ -21,13 +21,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from durable_async._client.aiobotocore import AioBotocoreClient, open_client, send_callback
+from durable_async._error_wire import fit_error
 from durable_async._errors import (
     CallbackClosedError,
     CallbackNotFoundError,
     CallbackSendError,
     PayloadTooLargeError,
     ValidationError,
-    fit_error,
 )
 from durable_async._serdes import (
     INVOKE_PAYLOAD_LIMIT_BYTES,

@@ -26,7 +26,7 @@ from durable_async import (
     create_retry_strategy,
     durable_execution,
 )
-from durable_async._errors import ERROR_LIMIT_BYTES
+from durable_async._error_wire import ERROR_LIMIT_BYTES
 from durable_async.testing import ErrorObject, LocalRunner, MemoryBackend
 
 FAILURES = "durable_async.failures"

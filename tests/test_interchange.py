@@ -18,7 +18,7 @@ from durable_async import (
     WaitForCallbackConfig,
     durable_execution,
 )
-from durable_async._errors import error_object, qualified_type
+from durable_async._error_wire import error_object, qualified_type
 from durable_async._identity import operation_id
 from durable_async._wire.enums import OperationStatus, OperationSubType, OperationType
 from durable_async._wire.models import ContextDetails, ErrorObject, Operation, StepDetails

@@ -8,8 +8,6 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-import anyio.to_thread
-
 from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._tasks import current_scope
@@ -95,6 +93,8 @@ async def call_user(
         with rt.monitor.running_body():
             if is_async_callable(func):
                 return await func(*args)
+            import anyio.to_thread  # only plain bodies need it: async-only handlers skip anyio
+
             result = await anyio.to_thread.run_sync(
                 functools.partial(func, *args), limiter=rt.limiter, abandon_on_cancel=True
             )

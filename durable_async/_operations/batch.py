@@ -37,11 +37,11 @@ from durable_async._config import (
     ParallelBranch,
     ParallelConfig,
 )
+from durable_async._error_wire import error_object
 from durable_async._errors import (
     BackendError,
     DurableOperationError,
     NonDeterministicExecutionError,
-    error_object,
 )
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._operations.child import run_child

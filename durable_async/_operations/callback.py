@@ -11,8 +11,8 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from durable_async._config import CallbackConfig, StepConfig, WaitForCallbackConfig
+from durable_async._error_wire import STEP_ERROR_TYPES
 from durable_async._errors import (
-    STEP_ERROR_TYPES,
     CallbackError,
     CallbackFailedError,
     CallbackSubmitterError,

@@ -11,14 +11,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from durable_async._config import ChildConfig
+from durable_async._error_wire import error_object, rebuild_failure
 from durable_async._errors import (
     BackendError,
     ChildContextError,
     DurableOperationError,
     NonDeterministicExecutionError,
     SerDesError,
-    error_object,
-    rebuild_failure,
 )
 from durable_async._failure_log import operation_failed
 from durable_async._identity import OperationIdentity

@@ -11,12 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from durable_async._error_wire import error_object, rebuild_failure
 from durable_async._errors import (
     BackendError,
     NonDeterministicExecutionError,
     WaitForConditionError,
-    error_object,
-    rebuild_failure,
 )
 from durable_async._failure_log import operation_failed
 from durable_async._identity import OperationIdentity

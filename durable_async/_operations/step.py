@@ -14,21 +14,15 @@ checkpointing"); the batcher keeps the order and fails the invocation if it is n
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from durable_async._config import StepConfig, StepSemantics
-from durable_async._errors import (
-    STEP_INTERRUPTED_TYPE,
-    PayloadTooLargeError,
-    SerDesError,
-    StepError,
-    StepInterruptedError,
-    error_object,
-    rebuild_failure,
-)
+from durable_async._error_wire import STEP_INTERRUPTED_TYPE, error_object, rebuild_failure
+from durable_async._errors import PayloadTooLargeError, SerDesError, StepError, StepInterruptedError
 from durable_async._failure_log import attempt_failed, operation_failed
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
@@ -39,7 +33,6 @@ from durable_async._operations._common import (
     until_ready,
     update,
 )
-from durable_async._retry import RetryPresets
 from durable_async._serdes import (
     SerDesContext,
     check_payload_size,
@@ -54,9 +47,18 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from durable_async._plugins import PluginDispatcher
+    from durable_async._retry import RetryStrategy
     from durable_async._runtime import InvocationRuntime
 
-_DEFAULT_RETRY = RetryPresets.default()
+
+@functools.cache
+def _default_retry() -> RetryStrategy:
+    """The strategy of steps without one, made on the first failure: a cold start needs none."""
+    from durable_async._retry import RetryPresets
+
+    return RetryPresets.default()
+
+
 _PLAIN = (str, int, bool, type(None))
 
 
@@ -299,7 +301,7 @@ async def _after_failure(
     recorded = error_object(error)
     if isinstance(error, StepInterruptedError):
         recorded = attrs.evolve(recorded, type=STEP_INTERRUPTED_TYPE)
-    strategy = config.retry_strategy or _DEFAULT_RETRY
+    strategy = config.retry_strategy or _default_retry()
     decision = strategy(error, attempt) if retry else None
     if decision is not None and decision.should_retry:
         delay = max(1, decision.delay_seconds)

@@ -16,8 +16,16 @@ Hooks (all optional; define only what you need):
 ``on_operation_start(OperationStartInfo)``
     When a step attempt begins (its START is queued, or a STARTED step is resumed).
 ``on_operation_end(OperationEndInfo)``
-    When this invocation checkpoints a step's terminal status. A step replayed from a
-    terminal checkpoint recorded by an earlier invocation is not reported again.
+    When an operation reaches a terminal status: one this invocation ended (its terminal
+    checkpoint), or one another party ended (a wait that elapsed, a callback answered, a
+    chained invoke that finished), either in a checkpoint response during the invocation
+    or, for what ended while the execution was suspended (the invocation input's
+    ``UpdatedOperationIds``), when replay first reaches it (``is_replayed`` is False). An
+    operation replayed from terminal history an earlier invocation saw is not reported.
+``on_operation_change(OperationChangeInfo)``
+    After a checkpoint response that changed some operation's status: the changed ones
+    and the whole operation map (both by ID). It runs in the checkpoint flush task, so the
+    next checkpoint call waits for it; keep it quick.
 ``on_user_function_start(UserFunctionStartInfo)`` / ``on_user_function_end(...)``
     Around each run of a step body ("attempt" hooks), with the 1-based attempt number
     and the outcome.
@@ -37,7 +45,7 @@ import importlib
 import inspect
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -46,10 +54,12 @@ import attrs
 from durable_async._errors import ValidationError, error_object
 from durable_async._identity import OperationIdentity
 from durable_async._wire.converter import from_wire
-from durable_async._wire.enums import OperationStatus, OperationType
-from durable_async._wire.models import ErrorObject
+from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
+from durable_async._wire.models import ErrorObject, Operation, OperationUpdate
 
 if TYPE_CHECKING:
+    from typing import Self
+
     from durable_async._replay import OperationLog
 
 #: Comma-separated plugin names (entry points of ``PLUGIN_ENTRY_POINT_GROUP``) or
@@ -65,6 +75,7 @@ HOOK_NAMES = (
     "on_invocation_end",
     "on_operation_start",
     "on_operation_end",
+    "on_operation_change",
     "on_user_function_start",
     "on_user_function_end",
 )
@@ -130,6 +141,27 @@ class OperationInfo:
     end_time: datetime | None = None
     #: The serialized result, once recorded.
     result: str | None = None
+    #: The recorded error of an operation that failed.
+    error: ErrorObject | None = None
+
+    @classmethod
+    def from_operation(cls, operation: Operation, *, is_replayed: bool = False) -> Self:
+        """The info of ``operation`` as the service recorded it."""
+        step = operation.step_details
+        return cls(
+            operation_id=operation.id,
+            operation_type=operation.type,
+            sub_type=operation.sub_type,
+            name=operation.name,
+            parent_id=operation.parent_id,
+            status=operation.status,
+            is_replayed=is_replayed,
+            attempt=step.attempt if step is not None else None,
+            start_time=operation.start_timestamp,
+            end_time=operation.end_timestamp,
+            result=operation.recorded_result,
+            error=operation.recorded_error,
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -139,7 +171,51 @@ class OperationStartInfo(OperationInfo):
 
 @attrs.frozen(kw_only=True)
 class OperationEndInfo(OperationInfo):
-    error: ErrorObject | None = None
+    pass
+
+
+class OperationInfos(Mapping[str, OperationInfo]):
+    """Operation infos by ID over a snapshot of operations, each built when first read.
+
+    The full map of a large execution is read rarely and changes by a few operations per
+    checkpoint, so building every info for every response would cost more than the hook.
+    """
+
+    __slots__ = ("_built", "_operations")
+
+    def __init__(self, operations: Mapping[str, Operation]) -> None:
+        self._operations = operations
+        self._built: dict[str, OperationInfo] = {}
+
+    def __getitem__(self, operation_id: str) -> OperationInfo:
+        info = self._built.get(operation_id)
+        if info is None:
+            info = OperationInfo.from_operation(self._operations[operation_id])
+            self._built[operation_id] = info
+        return info
+
+    def __contains__(self, operation_id: object) -> bool:
+        return operation_id in self._operations
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._operations)
+
+    def __len__(self) -> int:
+        return len(self._operations)
+
+    def __repr__(self) -> str:
+        return f"OperationInfos({len(self)} operations)"
+
+
+@attrs.frozen(kw_only=True)
+class OperationChangeInfo:
+    """The operations a checkpoint response changed, and all operations after it."""
+
+    execution_arn: str
+    #: The operations whose status the response changed (or that it reported first).
+    updated_operations: Mapping[str, OperationInfo]
+    #: Every operation known after the response, the updated ones included.
+    operations: Mapping[str, OperationInfo]
 
 
 @attrs.frozen(kw_only=True)
@@ -150,7 +226,6 @@ class UserFunctionStartInfo(OperationInfo):
 @attrs.frozen(kw_only=True)
 class UserFunctionEndInfo(OperationInfo):
     outcome: UserFunctionOutcome
-    error: ErrorObject | None = None
 
 
 class DurableInstrumentationPlugin:
@@ -170,6 +245,9 @@ class DurableInstrumentationPlugin:
         return None
 
     def on_operation_end(self, info: OperationEndInfo) -> Awaitable[None] | None:
+        return None
+
+    def on_operation_change(self, info: OperationChangeInfo) -> Awaitable[None] | None:
         return None
 
     def on_user_function_start(self, info: UserFunctionStartInfo) -> Awaitable[None] | None:
@@ -287,17 +365,21 @@ class PluginDispatcher:
     Exists only when a plugin is registered; call sites check ``rt.plugins is not None``.
     """
 
-    __slots__ = ("_hooks", "_log", "start_info")
+    __slots__ = ("_hooks", "_log", "_updated", "start_info")
 
     def __init__(
         self,
         entries: Sequence[object],
         start_info: InvocationStartInfo,
         log: OperationLog | None = None,
+        updated_operation_ids: Iterable[str] = (),
     ) -> None:
         self.start_info = start_info
         #: What the service has recorded, for the infos' times and results.
         self._log = log
+        #: Operations changed while the execution was suspended whose end (if they ended)
+        #: is still to be reported: each leaves the set when it is.
+        self._updated = set(updated_operation_ids)
         plugins: list[object] = []
         for entry in entries:
             if not _is_factory(entry):
@@ -327,6 +409,7 @@ class PluginDispatcher:
         *,
         first: bool,
         log: OperationLog | None = None,
+        updated_operation_ids: Iterable[str] = (),
     ) -> PluginDispatcher:
         """The dispatcher of one invocation of the execution ``arn``."""
         start = InvocationStartInfo(
@@ -334,7 +417,7 @@ class PluginDispatcher:
             request_id=getattr(lambda_context, "aws_request_id", None),
             is_first_invocation=first,
         )
-        return cls(entries, start, log)
+        return cls(entries, start, log, updated_operation_ids)
 
     async def around_invocation(
         self, run: Callable[[], Awaitable[dict[str, Any]]]
@@ -408,6 +491,54 @@ class PluginDispatcher:
         )
         await self.emit(hook, info)
 
+    async def replayed(self, operation: Operation) -> None:
+        """Report the end of ``operation``, reached by replay, if it ended while suspended.
+
+        Another party ended it (a wait elapsed, a callback was answered, an invoke
+        finished) after the last invocation saw it, so no invocation has reported its end:
+        this one does, once, as an update rather than as replayed history.
+        """
+        if operation.id not in self._updated:
+            return
+        self._updated.discard(operation.id)
+        if operation.status.is_terminal and operation.type is not OperationType.EXECUTION:
+            await self.emit("on_operation_end", OperationEndInfo.from_operation(operation))
+
+    def merge_watcher(self) -> MergeWatcher | None:
+        """What the batcher tells of each checkpoint response, if a plugin wants it."""
+        if self._log is None or not (
+            "on_operation_change" in self._hooks or "on_operation_end" in self._hooks
+        ):
+            return None
+        return MergeWatcher(self, self._log)
+
+    async def checkpoint_merged(
+        self, changed: Sequence[Operation], updates: Sequence[OperationUpdate]
+    ) -> None:
+        """Report what a checkpoint response changed (``changed``: their new views).
+
+        Operations that turned terminal without a terminal update of this invocation in
+        the call (``updates``) were ended by another party: their end is reported here,
+        as this invocation's own are where it ends them.
+        """
+        if "on_operation_end" in self._hooks:
+            own = {u.id for u in updates if u.action in _TERMINAL_ACTIONS}
+            for op in changed:
+                if (
+                    op.status.is_terminal
+                    and op.id not in own
+                    and op.type is not OperationType.EXECUTION
+                ):
+                    self._updated.discard(op.id)
+                    await self.emit("on_operation_end", OperationEndInfo.from_operation(op))
+        if "on_operation_change" in self._hooks and self._log is not None:
+            info = OperationChangeInfo(
+                execution_arn=self.start_info.execution_arn,
+                updated_operations={op.id: OperationInfo.from_operation(op) for op in changed},
+                operations=OperationInfos(self._log.snapshot()),
+            )
+            await self.emit("on_operation_change", info)
+
     async def emit(self, hook: str, info: object) -> None:
         """Call ``hook`` on every plugin in registration order; log what they raise."""
         for plugin, method in self._hooks.get(hook, ()):
@@ -421,14 +552,60 @@ class PluginDispatcher:
                 )
 
 
+#: Updates that end their operation: one the response shows ended was ended by this call.
+_TERMINAL_ACTIONS = frozenset(
+    {OperationAction.SUCCEED, OperationAction.FAIL, OperationAction.CANCEL}
+)
+
+
+class MergeWatcher:
+    """Collects what one checkpoint call's response changes, for ``checkpoint_merged``.
+
+    The batcher shows it each set of operations before recording them (the response's,
+    then any further state pages'), and calls ``merged`` once the call is settled.
+    """
+
+    __slots__ = ("_dispatcher", "_log", "_previous", "_returned")
+
+    def __init__(self, dispatcher: PluginDispatcher, log: OperationLog) -> None:
+        self._dispatcher = dispatcher
+        self._log = log
+        #: Status before the call of each operation returned (None: not known before).
+        self._previous: dict[str, OperationStatus | None] = {}
+        #: The newest view of each operation returned.
+        self._returned: dict[str, Operation] = {}
+
+    def before_merge(self, operations: Iterable[Operation]) -> None:
+        """Note the status the log holds for ``operations`` before it records them."""
+        previous, returned, log = self._previous, self._returned, self._log
+        for op in operations:
+            if op.id not in previous:
+                known = log.get(op.id)
+                previous[op.id] = known.status if known is not None else None
+            returned[op.id] = op
+
+    async def merged(self, updates: Sequence[OperationUpdate]) -> None:
+        """Report the operations whose status the call changed, then forget them."""
+        previous, returned = self._previous, self._returned
+        if not returned:
+            return
+        self._previous, self._returned = {}, {}
+        changed = [op for op in returned.values() if previous[op.id] is not op.status]
+        if changed:
+            await self._dispatcher.checkpoint_merged(changed, updates)
+
+
 __all__ = [
     "DurableInstrumentationPlugin",
     "DurableInstrumentationPluginFactory",
     "InvocationEndInfo",
     "InvocationStartInfo",
     "InvocationStatus",
+    "MergeWatcher",
+    "OperationChangeInfo",
     "OperationEndInfo",
     "OperationInfo",
+    "OperationInfos",
     "OperationStartInfo",
     "PLUGIN_ENTRY_POINT_GROUP",
     "PLUGIN_ENVIRONMENT_VARIABLE",

@@ -91,11 +91,14 @@ async def test_a_callback_answered_during_the_invocation_reports_its_end() -> No
     result = await runner.run()
     assert result.result == "yes"
     assert result.invocations == 1
+    # The response that records the step's result also carries the answer: the callback's
+    # end is reported as that response is merged, before the step's own (told once the
+    # step's code resumes).
     assert [(e[0], e[3], e[4]) for e in recorder.events] == [
         ("start", "approval", "STARTED"),
         ("start", "answer", "STARTED"),
-        ("end", "answer", "SUCCEEDED"),
         ("end", "approval", "SUCCEEDED"),
+        ("end", "answer", "SUCCEEDED"),
     ]
 
 

@@ -14,7 +14,7 @@ from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._tasks import current_scope
 from durable_async._wire.enums import OperationAction, OperationStatus
-from durable_async._wire.models import ErrorObject, OperationUpdate
+from durable_async._wire.models import ErrorObject, Operation, OperationUpdate
 
 if TYPE_CHECKING:
     from durable_async._runtime import InvocationRuntime
@@ -135,6 +135,16 @@ async def report_start(
             is_replayed=is_replayed,
             attempt=None,
         )
+
+
+async def report_replayed(rt: InvocationRuntime, recorded: Operation) -> None:
+    """Tell instrumentation plugins of a terminal operation replay reached.
+
+    Only one that another party ended while the execution was suspended (a wait, a
+    callback, an invoke) is reported, as ended; replayed history is not.
+    """
+    if rt.plugins is not None:
+        await rt.plugins.replayed(recorded)
 
 
 async def report_end(

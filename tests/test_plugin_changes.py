@@ -8,6 +8,7 @@ import asyncio
 import logging
 from typing import Any
 
+import attrs
 import pytest
 from support import SignallingBackend
 
@@ -18,10 +19,11 @@ from durable_async import (
     OperationInfo,
     OperationStatus,
     OperationType,
+    ParallelConfig,
     StepContext,
     durable_execution,
 )
-from durable_async._plugins import OperationInfos
+from durable_async._plugins import InvocationStartInfo, OperationInfos, PluginDispatcher
 from durable_async._wire.models import Operation
 from durable_async.testing import LocalRunner, MemoryBackend
 
@@ -274,3 +276,165 @@ async def test_a_wait_that_elapses_while_a_sibling_runs_ends_once_in_that_invoca
     assert result.invocations == 1
     assert [e for e in ends.ends if e[0] == "pause"] == [("pause", "WAIT", "SUCCEEDED", False)]
     assert {e[0] for e in ends.ends} == {"pause", "slow", "timer"}
+
+
+# -- on_operation_end of what ended while the execution was suspended ---------------------
+
+
+class WaitHooks:
+    """Records wait starts and ends, tagged with the invocation's first-invocation flag
+    (AWS's reference handlers 10-9, 10-10 and 10-18, ported)."""
+
+    def __init__(self) -> None:
+        self.first = False
+        self.records: list[tuple[Any, ...]] = []
+
+    def on_invocation_start(self, info: Any) -> None:
+        self.first = info.is_first_invocation
+        self.records.append(("invocation", info.is_first_invocation))
+
+    def on_operation_start(self, info: Any) -> None:
+        if info.operation_type is OperationType.WAIT:
+            pending = info.end_time is None
+            self.records.append(("start", info.name, info.is_replayed, pending))
+
+    def on_operation_end(self, info: Any) -> None:
+        if info.operation_type is OperationType.WAIT:
+            self.records.append(("end", info.name, info.status, info.is_replayed, self.first))
+
+
+async def test_the_local_runner_s_input_lists_what_changed_while_suspended_once() -> None:
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        callback = await ctx.create_callback(name="approval")
+        return await callback.result()
+
+    runner = LocalRunner(handler, pause_on_callbacks=True)
+    first = await runner.run()
+    assert first.status == "PENDING"
+    assert runner.event(first.arn)["UpdatedOperationIds"] == []
+    runner.backend.complete_callback(runner.backend.open_callbacks(first.arn)[0], '"ok"')
+    approval = first.history.get("approval").id if first.history else None
+    assert runner.event(first.arn)["UpdatedOperationIds"] == [approval]
+    assert runner.event(first.arn)["UpdatedOperationIds"] == []  # delivered: not again
+
+
+async def test_a_wait_that_elapsed_while_suspended_ends_in_the_next_invocation() -> None:
+    hooks = WaitHooks()
+
+    @durable_execution(plugins=[hooks])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await ctx.wait(2, name="pause")
+        return "Wait completed"
+
+    result = await LocalRunner(handler).run()
+    assert result.result == "Wait completed"
+    assert hooks.records == [
+        ("invocation", True),
+        ("start", "pause", False, True),
+        ("invocation", False),
+        ("end", "pause", OperationStatus.SUCCEEDED, False, False),
+    ]
+
+
+async def test_terminal_history_not_listed_as_updated_reports_nothing() -> None:
+    hooks = WaitHooks()
+
+    @durable_execution(plugins=[hooks])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await ctx.wait(1, name="one")
+        await ctx.wait(1, name="two")
+        return "done"
+
+    result = await LocalRunner(handler).run()
+    assert result.invocations == 3
+    assert hooks.records == [
+        ("invocation", True),
+        ("start", "one", False, True),
+        ("invocation", False),
+        ("end", "one", OperationStatus.SUCCEEDED, False, False),
+        ("start", "two", False, True),
+        ("invocation", False),  # "one" replays here: history, not news
+        ("end", "two", OperationStatus.SUCCEEDED, False, False),
+    ]
+
+
+async def test_parallel_waits_report_a_replayed_start_for_the_open_one_and_each_end_once() -> None:
+    # AWS's reference handler 10-18 (plugin_wait_replay_flag), ported.
+    hooks = WaitHooks()
+
+    async def short(ctx: DurableContext) -> str:
+        await ctx.wait(2, name="short")
+        return "short-done"
+
+    async def long(ctx: DurableContext) -> str:
+        await ctx.wait(8, name="long")
+        return "long-done"
+
+    @durable_execution(plugins=[hooks])
+    async def handler(event: Any, ctx: DurableContext) -> list[Any]:
+        batch = await ctx.parallel(
+            [short, long], name="waits", config=ParallelConfig(max_concurrency=2)
+        )
+        return batch.get_results()
+
+    result = await LocalRunner(handler).run()
+    assert result.result == ["short-done", "long-done"]
+    assert result.invocations == 3
+    second = hooks.records.index(("invocation", False))
+    third = hooks.records.index(("invocation", False), second + 1)
+    assert sorted(hooks.records[1:second]) == [
+        ("start", "long", False, True),
+        ("start", "short", False, True),
+    ]
+    assert sorted(hooks.records[second + 1 : third], key=repr) == sorted(
+        [
+            ("end", "short", OperationStatus.SUCCEEDED, False, False),
+            ("start", "long", True, True),  # still open: replayed, pending
+        ],
+        key=repr,
+    )
+    assert hooks.records[third + 1 :] == [("end", "long", OperationStatus.SUCCEEDED, False, False)]
+
+
+async def test_an_invoke_that_finished_while_suspended_ends_once_with_its_result() -> None:
+    ends = Ends()
+
+    @durable_execution
+    async def target(event: Any, ctx: DurableContext) -> int:
+        return int(event) * 2
+
+    @durable_execution(plugins=[ends])
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        doubled = await ctx.invoke("target", 21, name="double")
+        await ctx.wait(1, name="then")
+        return int(doubled)
+
+    result = await LocalRunner(handler, functions={"target": target}).run()
+    assert result.result == 42
+    assert result.invocations == 3
+    assert [e for e in ends.ends if e[0] == "double"] == [
+        ("double", "CHAINED_INVOKE", "SUCCEEDED", False)
+    ]
+    double = next(i for i in ends.infos if i.name == "double")
+    assert double.result == "42"
+
+
+async def test_an_update_reported_from_a_response_is_not_reported_again_on_replay() -> None:
+    ends: list[Any] = []
+
+    class End:
+        def on_operation_end(self, info: Any) -> None:
+            ends.append(info.operation_id)
+
+    start = InvocationStartInfo(execution_arn="arn", request_id=None, is_first_invocation=False)
+    dispatcher = PluginDispatcher([End()], start, None, ["cb", "other"])
+    open_ = Operation("cb", OperationType.CALLBACK, OperationStatus.STARTED)
+    answered = attrs.evolve(open_, status=OperationStatus.SUCCEEDED)
+    # Listed as updated while still open (a heartbeat, say), answered during the invocation.
+    await dispatcher.checkpoint_merged([answered], [])
+    await dispatcher.replayed(answered)
+    await dispatcher.replayed(answered)
+    # An updated operation still open when replay reaches it is no end.
+    await dispatcher.replayed(Operation("other", OperationType.STEP, OperationStatus.READY))
+    assert ends == ["cb"]

@@ -23,6 +23,11 @@ Lambda request id), ``durable.first_invocation`` and, at its end, ``durable.stat
 step, or its operation id) has ``durable.operation.id``, ``.type``, ``.sub_type``,
 ``.name``, ``.parent_id``, ``.attempt`` and, at its end, ``durable.operation.outcome``; a
 failed attempt gets an ``exception`` event and an ``ERROR`` status.
+
+A wait, callback or chained invoke runs no body, so it has no span; its end, which another
+party makes (a timer, an external system, the target function), is a
+``durable.operation.ended`` event on the span of the invocation that learns of it, with
+the operation's attributes and ``durable.operation.status``.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ if TYPE_CHECKING:
     from durable_async._plugins import (
         InvocationEndInfo,
         InvocationStartInfo,
+        OperationEndInfo,
         OperationInfo,
         UserFunctionEndInfo,
         UserFunctionStartInfo,
@@ -47,7 +53,11 @@ if TYPE_CHECKING:
 _logger = logging.getLogger("durable_async.otel")
 
 INVOCATION_SPAN_NAME = "durable invocation"
+#: The span event recording the end of an operation another party ended.
+OPERATION_ENDED_EVENT = "durable.operation.ended"
 _FAILED_INVOCATION = frozenset({"FAILED", "RETRY"})
+#: Operations that run no body: another party ends them.
+_ENDED_OUTSIDE = frozenset({"WAIT", "CALLBACK", "CHAINED_INVOKE"})
 
 
 class OpenTelemetryPlugin:
@@ -104,6 +114,17 @@ class _InvocationTracer:
         except Exception:
             _logger.exception("cannot end the invocation span")
 
+    def on_operation_end(self, info: OperationEndInfo) -> None:
+        try:
+            span = self._span
+            if span is None or str(info.operation_type) not in _ENDED_OUTSIDE:
+                return
+            attributes = _operation_attributes(info)
+            attributes["durable.operation.status"] = str(info.status)
+            span.add_event(OPERATION_ENDED_EVENT, attributes)
+        except Exception:
+            _logger.exception("cannot record the end of operation %s", info.operation_id)
+
     def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
         try:
             context = trace.set_span_in_context(self._span) if self._span is not None else None
@@ -159,4 +180,4 @@ def _record_error(span: Span, error: ErrorObject | None, fallback: str) -> None:
     span.set_status(Status(StatusCode.ERROR, message or fallback))
 
 
-__all__ = ["INVOCATION_SPAN_NAME", "OpenTelemetryPlugin"]
+__all__ = ["INVOCATION_SPAN_NAME", "OPERATION_ENDED_EVENT", "OpenTelemetryPlugin"]

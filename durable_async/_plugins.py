@@ -27,8 +27,9 @@ Hooks (all optional; define only what you need):
     and the whole operation map (both by ID). It runs in the checkpoint flush task, so the
     next checkpoint call waits for it; keep it quick.
 ``on_user_function_start(UserFunctionStartInfo)`` / ``on_user_function_end(...)``
-    Around each run of a step body ("attempt" hooks), with the 1-based attempt number
-    and the outcome.
+    Around each run of user code ("attempt" hooks): a step body or a condition check,
+    with the 1-based attempt number, and a child context's body (map items and parallel
+    branches too; attempt 1, or None when it runs again); the end has the outcome.
 
 Operation infos carry the service's ``start_time`` / ``end_time`` and the serialized
 ``result`` once the service has recorded them (``None`` before that, as for a pipelined
@@ -220,12 +221,14 @@ class OperationChangeInfo:
 
 @attrs.frozen(kw_only=True)
 class UserFunctionStartInfo(OperationInfo):
-    pass
+    #: The body of a child context runs again to rebuild a result too large to store.
+    is_replay_children: bool = False
 
 
 @attrs.frozen(kw_only=True)
 class UserFunctionEndInfo(OperationInfo):
     outcome: UserFunctionOutcome
+    is_replay_children: bool = False
 
 
 class DurableInstrumentationPlugin:

@@ -1,7 +1,8 @@
 """OpenTelemetry tracing for durable executions: install the ``otel`` extra to use it.
 
 ``OpenTelemetryPlugin`` emits one span per invocation and, as its child, one span per
-step attempt (from the start to the end of one run of the step body). Operations replayed
+step attempt (from the start to the end of one run of the step body or condition check;
+a child context's body gets none, its steps have theirs). Operations replayed
 from checkpoints produce no span: replay never runs a body, so no attempt hook fires. A
 retried step gets a span per attempt, each in the invocation that ran it.
 
@@ -56,6 +57,8 @@ INVOCATION_SPAN_NAME = "durable invocation"
 #: The span event recording the end of an operation another party ended.
 OPERATION_ENDED_EVENT = "durable.operation.ended"
 _FAILED_INVOCATION = frozenset({"FAILED", "RETRY"})
+#: Operations whose body runs get a span per run (a child context's body does not).
+_ATTEMPT_SPANS = frozenset({"STEP"})
 #: Operations that run no body: another party ends them.
 _ENDED_OUTSIDE = frozenset({"WAIT", "CALLBACK", "CHAINED_INVOKE"})
 
@@ -126,6 +129,8 @@ class _InvocationTracer:
             _logger.exception("cannot record the end of operation %s", info.operation_id)
 
     def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
+        if str(info.operation_type) not in _ATTEMPT_SPANS:
+            return  # a child context's body: its steps have their spans
         try:
             context = trace.set_span_in_context(self._span) if self._span is not None else None
             span = self._tracer.start_span(

@@ -46,7 +46,7 @@ import importlib
 import inspect
 import logging
 import os
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,12 +55,13 @@ import attrs
 from durable_async._errors import ValidationError, error_object
 from durable_async._identity import OperationIdentity
 from durable_async._wire.converter import from_wire
-from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
-from durable_async._wire.models import ErrorObject, Operation, OperationUpdate
+from durable_async._wire.enums import OperationStatus, OperationType
+from durable_async._wire.models import ErrorObject, Operation
 
 if TYPE_CHECKING:
     from typing import Self
 
+    from durable_async._plugin_changes import MergeWatcher
     from durable_async._replay import OperationLog
 
 #: Comma-separated plugin names (entry points of ``PLUGIN_ENTRY_POINT_GROUP``) or
@@ -173,39 +174,6 @@ class OperationStartInfo(OperationInfo):
 @attrs.frozen(kw_only=True)
 class OperationEndInfo(OperationInfo):
     pass
-
-
-class OperationInfos(Mapping[str, OperationInfo]):
-    """Operation infos by ID over a snapshot of operations, each built when first read.
-
-    The full map of a large execution is read rarely and changes by a few operations per
-    checkpoint, so building every info for every response would cost more than the hook.
-    """
-
-    __slots__ = ("_built", "_operations")
-
-    def __init__(self, operations: Mapping[str, Operation]) -> None:
-        self._operations = operations
-        self._built: dict[str, OperationInfo] = {}
-
-    def __getitem__(self, operation_id: str) -> OperationInfo:
-        info = self._built.get(operation_id)
-        if info is None:
-            info = OperationInfo.from_operation(self._operations[operation_id])
-            self._built[operation_id] = info
-        return info
-
-    def __contains__(self, operation_id: object) -> bool:
-        return operation_id in self._operations
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._operations)
-
-    def __len__(self) -> int:
-        return len(self._operations)
-
-    def __repr__(self) -> str:
-        return f"OperationInfos({len(self)} operations)"
 
 
 @attrs.frozen(kw_only=True)
@@ -501,9 +469,8 @@ class PluginDispatcher:
         finished) after the last invocation saw it, so no invocation has reported its end:
         this one does, once, as an update rather than as replayed history.
         """
-        if operation.id not in self._updated:
+        if not self.take_update(operation.id):
             return
-        self._updated.discard(operation.id)
         if operation.status.is_terminal and operation.type is not OperationType.EXECUTION:
             await self.emit("on_operation_end", OperationEndInfo.from_operation(operation))
 
@@ -513,34 +480,16 @@ class PluginDispatcher:
             "on_operation_change" in self._hooks or "on_operation_end" in self._hooks
         ):
             return None
+        from durable_async._plugin_changes import MergeWatcher
+
         return MergeWatcher(self, self._log)
 
-    async def checkpoint_merged(
-        self, changed: Sequence[Operation], updates: Sequence[OperationUpdate]
-    ) -> None:
-        """Report what a checkpoint response changed (``changed``: their new views).
-
-        Operations that turned terminal without a terminal update of this invocation in
-        the call (``updates``) were ended by another party: their end is reported here,
-        as this invocation's own are where it ends them.
-        """
-        if "on_operation_end" in self._hooks:
-            own = {u.id for u in updates if u.action in _TERMINAL_ACTIONS}
-            for op in changed:
-                if (
-                    op.status.is_terminal
-                    and op.id not in own
-                    and op.type is not OperationType.EXECUTION
-                ):
-                    self._updated.discard(op.id)
-                    await self.emit("on_operation_end", OperationEndInfo.from_operation(op))
-        if "on_operation_change" in self._hooks and self._log is not None:
-            info = OperationChangeInfo(
-                execution_arn=self.start_info.execution_arn,
-                updated_operations={op.id: OperationInfo.from_operation(op) for op in changed},
-                operations=OperationInfos(self._log.snapshot()),
-            )
-            await self.emit("on_operation_change", info)
+    def take_update(self, operation_id: str) -> bool:
+        """Whether ``operation_id`` changed while suspended, not yet reported; now it is."""
+        if operation_id in self._updated:
+            self._updated.discard(operation_id)
+            return True
+        return False
 
     async def emit(self, hook: str, info: object) -> None:
         """Call ``hook`` on every plugin in registration order; log what they raise."""
@@ -555,60 +504,15 @@ class PluginDispatcher:
                 )
 
 
-#: Updates that end their operation: one the response shows ended was ended by this call.
-_TERMINAL_ACTIONS = frozenset(
-    {OperationAction.SUCCEED, OperationAction.FAIL, OperationAction.CANCEL}
-)
-
-
-class MergeWatcher:
-    """Collects what one checkpoint call's response changes, for ``checkpoint_merged``.
-
-    The batcher shows it each set of operations before recording them (the response's,
-    then any further state pages'), and calls ``merged`` once the call is settled.
-    """
-
-    __slots__ = ("_dispatcher", "_log", "_previous", "_returned")
-
-    def __init__(self, dispatcher: PluginDispatcher, log: OperationLog) -> None:
-        self._dispatcher = dispatcher
-        self._log = log
-        #: Status before the call of each operation returned (None: not known before).
-        self._previous: dict[str, OperationStatus | None] = {}
-        #: The newest view of each operation returned.
-        self._returned: dict[str, Operation] = {}
-
-    def before_merge(self, operations: Iterable[Operation]) -> None:
-        """Note the status the log holds for ``operations`` before it records them."""
-        previous, returned, log = self._previous, self._returned, self._log
-        for op in operations:
-            if op.id not in previous:
-                known = log.get(op.id)
-                previous[op.id] = known.status if known is not None else None
-            returned[op.id] = op
-
-    async def merged(self, updates: Sequence[OperationUpdate]) -> None:
-        """Report the operations whose status the call changed, then forget them."""
-        previous, returned = self._previous, self._returned
-        if not returned:
-            return
-        self._previous, self._returned = {}, {}
-        changed = [op for op in returned.values() if previous[op.id] is not op.status]
-        if changed:
-            await self._dispatcher.checkpoint_merged(changed, updates)
-
-
 __all__ = [
     "DurableInstrumentationPlugin",
     "DurableInstrumentationPluginFactory",
     "InvocationEndInfo",
     "InvocationStartInfo",
     "InvocationStatus",
-    "MergeWatcher",
     "OperationChangeInfo",
     "OperationEndInfo",
     "OperationInfo",
-    "OperationInfos",
     "OperationStartInfo",
     "PLUGIN_ENTRY_POINT_GROUP",
     "PLUGIN_ENVIRONMENT_VARIABLE",

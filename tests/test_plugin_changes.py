@@ -23,7 +23,9 @@ from durable_async import (
     StepContext,
     durable_execution,
 )
-from durable_async._plugins import InvocationStartInfo, OperationInfos, PluginDispatcher
+from durable_async._plugin_changes import MergeWatcher, OperationInfos
+from durable_async._plugins import InvocationStartInfo, PluginDispatcher
+from durable_async._replay import OperationLog
 from durable_async._wire.models import Operation
 from durable_async.testing import LocalRunner, MemoryBackend
 
@@ -427,14 +429,43 @@ async def test_an_update_reported_from_a_response_is_not_reported_again_on_repla
         def on_operation_end(self, info: Any) -> None:
             ends.append(info.operation_id)
 
-    start = InvocationStartInfo(execution_arn="arn", request_id=None, is_first_invocation=False)
-    dispatcher = PluginDispatcher([End()], start, None, ["cb", "other"])
     open_ = Operation("cb", OperationType.CALLBACK, OperationStatus.STARTED)
     answered = attrs.evolve(open_, status=OperationStatus.SUCCEEDED)
+    log = OperationLog()
+    log.apply([open_])
+    start = InvocationStartInfo(execution_arn="arn", request_id=None, is_first_invocation=False)
+    dispatcher = PluginDispatcher([End()], start, log, ["cb", "other"])
+    watcher = dispatcher.merge_watcher()
+    assert isinstance(watcher, MergeWatcher)
     # Listed as updated while still open (a heartbeat, say), answered during the invocation.
-    await dispatcher.checkpoint_merged([answered], [])
+    watcher.before_merge([answered])
+    log.apply([answered])
+    await watcher.merged([])
     await dispatcher.replayed(answered)
     await dispatcher.replayed(answered)
     # An updated operation still open when replay reaches it is no end.
     await dispatcher.replayed(Operation("other", OperationType.STEP, OperationStatus.READY))
     assert ends == ["cb"]
+
+
+async def test_updated_ids_the_code_never_reaches_report_nothing() -> None:
+    ends = Ends()
+
+    @durable_execution(plugins=[ends])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await ctx.wait(1, name="pause")
+        return "done"
+
+    runner = LocalRunner(handler)
+    first = await runner.run_until_suspension()
+    assert first.status == "PENDING"
+    runner.backend.advance(1)
+    event = runner.event(first.arn)
+    pause = event["UpdatedOperationIds"]
+    assert len(pause) == 1
+    # An ID no operation of this execution has, and the execution's own: neither is news.
+    execution_id = next(op.id for op in first.operations if op.type is OperationType.EXECUTION)
+    event["UpdatedOperationIds"] = ["not-an-operation", execution_id, *pause]
+    output = await handler.invoke_async(event, client=runner.backend)
+    assert output["Status"] == "SUCCEEDED"
+    assert ends.ends == [("pause", "WAIT", "SUCCEEDED", False)]

@@ -14,7 +14,8 @@ Hooks (all optional; define only what you need):
 ``on_invocation_end(InvocationEndInfo)``
     After the invocation's outcome is settled and its checkpoints are sent.
 ``on_operation_start(OperationStartInfo)``
-    When a step attempt begins (its START is queued, or a STARTED step is resumed).
+    When an operation begins (its START is queued) or an open one is resumed
+    (``is_replayed``); a step's each attempt.
 ``on_operation_end(OperationEndInfo)``
     When an operation reaches a terminal status: one this invocation ended (its terminal
     checkpoint), or one another party ended (a wait that elapsed, a callback answered, a

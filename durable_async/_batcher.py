@@ -29,8 +29,8 @@ import json
 import logging
 import uuid
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Protocol
 
 from durable_async._client.base import DurableExecutionClient
 from durable_async._errors import BackendError, CheckpointError, ExecutionStateError
@@ -40,6 +40,7 @@ from durable_async._wire.enums import OperationType
 from durable_async._wire.models import (
     CheckpointRequest,
     GetExecutionStateRequest,
+    Operation,
     OperationUpdate,
 )
 
@@ -77,6 +78,16 @@ def _broken_contract(exc: BaseException) -> CheckpointError:
     error = CheckpointError(f"checkpoint client raised {exc!r}", retryable=True)
     error.__cause__ = exc
     return error
+
+
+class MergeWatcher(Protocol):
+    """Shown what each checkpoint response changes (instrumentation plugins' view)."""
+
+    def before_merge(self, operations: Iterable[Operation], /) -> None:
+        """Called with returned operations before the log records them."""
+
+    def merged(self, updates: Sequence[OperationUpdate], /) -> Awaitable[None]:
+        """Called once the call that sent ``updates`` is settled."""
 
 
 class _Queued:
@@ -141,6 +152,8 @@ class CheckpointBatcher:
         self.calls = 0
         #: Told how many seconds each successful checkpoint call took (the deadline's margin).
         self.on_call_latency: Callable[[float], None] | None = None
+        #: Told what each response changes; None (no work at all) unless a plugin asks.
+        self.merge_watcher: MergeWatcher | None = None
 
     @property
     def flusher(self) -> asyncio.Task[None] | None:
@@ -306,6 +319,7 @@ class CheckpointBatcher:
         )
         self.calls += 1
         loop = asyncio.get_running_loop()
+        watcher = self.merge_watcher
         try:
             started = loop.time()
             response = await self._client.checkpoint(request, self._logger)
@@ -321,6 +335,8 @@ class CheckpointBatcher:
             else:
                 self._revoke(batch)
                 return
+            if watcher is not None:
+                watcher.before_merge(response.new_execution_state.operations)
             self._log.apply(response.new_execution_state.operations)
             marker = response.new_execution_state.next_marker
             seen: set[str] = set()
@@ -332,6 +348,8 @@ class CheckpointBatcher:
                 page = await self._client.get_execution_state(
                     GetExecutionStateRequest(self._arn, self._token, marker), self._logger
                 )
+                if watcher is not None:
+                    watcher.before_merge(page.operations)
                 self._log.apply(page.operations)
                 marker = page.next_marker
         except BackendError as exc:
@@ -357,6 +375,10 @@ class CheckpointBatcher:
             if item.future is not None and not item.future.done():
                 item.future.set_result(None)
         self._monitor.state_refreshed()
+        if watcher is not None:
+            # After the waiters are settled (they run once this yields): a plugin's
+            # failure or cancellation cannot leave them hanging.
+            await watcher.merged(updates)
 
     def _revoke(self, batch: list[_Queued]) -> None:
         self._logger.warning(

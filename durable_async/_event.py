@@ -53,6 +53,20 @@ def parse_event(event: Any) -> tuple[str, str, list[dict[str, Any]], str | None]
     return arn, token, operations, marker
 
 
+def updated_operation_ids(event: Mapping[str, Any]) -> list[str]:
+    """The IDs of operations changed while the execution was suspended (``[]`` if none).
+
+    The service lists them (``UpdatedOperationIds``) so that what another party ended (a
+    wait that elapsed, a callback answered, an invoke that finished) is told apart from
+    history an earlier invocation already saw. Only plugins use them.
+    """
+    ids = event.get("UpdatedOperationIds") or []
+    if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+        msg = "UpdatedOperationIds must be a list of operation IDs (non-empty strings)"
+        raise InvalidEventError(msg)
+    return ids
+
+
 async def page_in(
     client: DurableExecutionClient,
     arn: str,

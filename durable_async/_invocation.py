@@ -36,7 +36,13 @@ from durable_async._errors import (
     SerDesError,
     UnawaitedOperationError,
 )
-from durable_async._event import check_unique, decode_input, page_in, parse_event
+from durable_async._event import (
+    check_unique,
+    decode_input,
+    page_in,
+    parse_event,
+    updated_operation_ids,
+)
 from durable_async._failure_log import execution_failed
 from durable_async._identity import OperationIdentity
 from durable_async._logging import current_log_scope
@@ -109,6 +115,7 @@ class Invocation:
     async def run(self, event: Any, lambda_context: Any) -> dict[str, Any]:
         """Return the invocation output for ``event``; raise to make Lambda retry."""
         arn, token, raw_operations, marker = parse_event(event)
+        updated = updated_operation_ids(event)
         seconds_left = _seconds_left(lambda_context)
         loop = asyncio.get_running_loop()
         deadline = None if seconds_left is None else Deadline(seconds_left, loop)
@@ -143,13 +150,20 @@ class Invocation:
             from durable_async._plugins import PluginDispatcher
 
             plugins = PluginDispatcher.for_invocation(
-                self._plugins, arn, lambda_context, first=not log.has_history, log=log
+                self._plugins,
+                arn,
+                lambda_context,
+                first=not log.has_history,
+                log=log,
+                updated_operation_ids=updated,
             )
         tasks = TaskRegistry()
         monitor = SuspensionMonitor(tasks)
         batcher = CheckpointBatcher(
             self._client, arn, token, log, monitor, self._logger, context=_sdk_context()
         )
+        if plugins is not None:
+            batcher.merge_watcher = plugins.merge_watcher()
         rt = InvocationRuntime(
             arn=arn,
             log=log,

@@ -14,13 +14,23 @@ Hooks (all optional; define only what you need):
 ``on_invocation_end(InvocationEndInfo)``
     After the invocation's outcome is settled and its checkpoints are sent.
 ``on_operation_start(OperationStartInfo)``
-    When a step attempt begins (its START is queued, or a STARTED step is resumed).
+    When an operation begins (its START is queued) or an open one is resumed
+    (``is_replayed``); a step's each attempt.
 ``on_operation_end(OperationEndInfo)``
-    When this invocation checkpoints a step's terminal status. A step replayed from a
-    terminal checkpoint recorded by an earlier invocation is not reported again.
+    When an operation reaches a terminal status: one this invocation ended (its terminal
+    checkpoint), or one another party ended (a wait that elapsed, a callback answered, a
+    chained invoke that finished), either in a checkpoint response during the invocation
+    or, for what ended while the execution was suspended (the invocation input's
+    ``UpdatedOperationIds``), when replay first reaches it (``is_replayed`` is False). An
+    operation replayed from terminal history an earlier invocation saw is not reported.
+``on_operation_change(OperationChangeInfo)``
+    After a checkpoint response that changed some operation's status: the changed ones
+    and the whole operation map (both by ID). It runs in the checkpoint flush task, so the
+    next checkpoint call waits for it; keep it quick.
 ``on_user_function_start(UserFunctionStartInfo)`` / ``on_user_function_end(...)``
-    Around each run of a step body ("attempt" hooks), with the 1-based attempt number
-    and the outcome.
+    Around each run of user code ("attempt" hooks): a step body or a condition check,
+    with the 1-based attempt number, and a child context's body (map items and parallel
+    branches too; attempt 1, or None when it runs again); the end has the outcome.
 
 Operation infos carry the service's ``start_time`` / ``end_time`` and the serialized
 ``result`` once the service has recorded them (``None`` before that, as for a pipelined
@@ -48,9 +58,12 @@ from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._wire.converter import from_wire
 from durable_async._wire.enums import OperationStatus, OperationType
-from durable_async._wire.models import ErrorObject
+from durable_async._wire.models import ErrorObject, Operation
 
 if TYPE_CHECKING:
+    from typing import Self
+
+    from durable_async._plugin_changes import MergeWatcher
     from durable_async._replay import OperationLog
 
 #: Comma-separated plugin names (entry points of ``PLUGIN_ENTRY_POINT_GROUP``) or
@@ -66,6 +79,7 @@ HOOK_NAMES = (
     "on_invocation_end",
     "on_operation_start",
     "on_operation_end",
+    "on_operation_change",
     "on_user_function_start",
     "on_user_function_end",
 )
@@ -131,6 +145,27 @@ class OperationInfo:
     end_time: datetime | None = None
     #: The serialized result, once recorded.
     result: str | None = None
+    #: The recorded error of an operation that failed.
+    error: ErrorObject | None = None
+
+    @classmethod
+    def from_operation(cls, operation: Operation, *, is_replayed: bool = False) -> Self:
+        """The info of ``operation`` as the service recorded it."""
+        step = operation.step_details
+        return cls(
+            operation_id=operation.id,
+            operation_type=operation.type,
+            sub_type=operation.sub_type,
+            name=operation.name,
+            parent_id=operation.parent_id,
+            status=operation.status,
+            is_replayed=is_replayed,
+            attempt=step.attempt if step is not None else None,
+            start_time=operation.start_timestamp,
+            end_time=operation.end_timestamp,
+            result=operation.recorded_result,
+            error=operation.recorded_error,
+        )
 
 
 @attrs.frozen(kw_only=True)
@@ -140,18 +175,30 @@ class OperationStartInfo(OperationInfo):
 
 @attrs.frozen(kw_only=True)
 class OperationEndInfo(OperationInfo):
-    error: ErrorObject | None = None
+    pass
+
+
+@attrs.frozen(kw_only=True)
+class OperationChangeInfo:
+    """The operations a checkpoint response changed, and all operations after it."""
+
+    execution_arn: str
+    #: The operations whose status the response changed (or that it reported first).
+    updated_operations: Mapping[str, OperationInfo]
+    #: Every operation known after the response, the updated ones included.
+    operations: Mapping[str, OperationInfo]
 
 
 @attrs.frozen(kw_only=True)
 class UserFunctionStartInfo(OperationInfo):
-    pass
+    #: The body of a child context runs again to rebuild a result too large to store.
+    is_replay_children: bool = False
 
 
 @attrs.frozen(kw_only=True)
 class UserFunctionEndInfo(OperationInfo):
     outcome: UserFunctionOutcome
-    error: ErrorObject | None = None
+    is_replay_children: bool = False
 
 
 class DurableInstrumentationPlugin:
@@ -171,6 +218,9 @@ class DurableInstrumentationPlugin:
         return None
 
     def on_operation_end(self, info: OperationEndInfo) -> Awaitable[None] | None:
+        return None
+
+    def on_operation_change(self, info: OperationChangeInfo) -> Awaitable[None] | None:
         return None
 
     def on_user_function_start(self, info: UserFunctionStartInfo) -> Awaitable[None] | None:
@@ -288,17 +338,21 @@ class PluginDispatcher:
     Exists only when a plugin is registered; call sites check ``rt.plugins is not None``.
     """
 
-    __slots__ = ("_hooks", "_log", "start_info")
+    __slots__ = ("_hooks", "_log", "_updated", "start_info")
 
     def __init__(
         self,
         entries: Sequence[object],
         start_info: InvocationStartInfo,
         log: OperationLog | None = None,
+        updated_operation_ids: Iterable[str] = (),
     ) -> None:
         self.start_info = start_info
         #: What the service has recorded, for the infos' times and results.
         self._log = log
+        #: Operations changed while the execution was suspended whose end (if they ended)
+        #: is still to be reported: each leaves the set when it is.
+        self._updated = set(updated_operation_ids)
         plugins: list[object] = []
         for entry in entries:
             if not _is_factory(entry):
@@ -328,6 +382,7 @@ class PluginDispatcher:
         *,
         first: bool,
         log: OperationLog | None = None,
+        updated_operation_ids: Iterable[str] = (),
     ) -> PluginDispatcher:
         """The dispatcher of one invocation of the execution ``arn``."""
         start = InvocationStartInfo(
@@ -335,7 +390,7 @@ class PluginDispatcher:
             request_id=getattr(lambda_context, "aws_request_id", None),
             is_first_invocation=first,
         )
-        return cls(entries, start, log)
+        return cls(entries, start, log, updated_operation_ids)
 
     async def around_invocation(
         self, run: Callable[[], Awaitable[dict[str, Any]]]
@@ -409,6 +464,35 @@ class PluginDispatcher:
         )
         await self.emit(hook, info)
 
+    async def replayed(self, operation: Operation) -> None:
+        """Report the end of ``operation``, reached by replay, if it ended while suspended.
+
+        Another party ended it (a wait elapsed, a callback was answered, an invoke
+        finished) after the last invocation saw it, so no invocation has reported its end:
+        this one does, once, as an update rather than as replayed history.
+        """
+        if not self.take_update(operation.id):
+            return
+        if operation.status.is_terminal and operation.type is not OperationType.EXECUTION:
+            await self.emit("on_operation_end", OperationEndInfo.from_operation(operation))
+
+    def merge_watcher(self) -> MergeWatcher | None:
+        """What the batcher tells of each checkpoint response, if a plugin wants it."""
+        if self._log is None or not (
+            "on_operation_change" in self._hooks or "on_operation_end" in self._hooks
+        ):
+            return None
+        from durable_async._plugin_changes import MergeWatcher
+
+        return MergeWatcher(self, self._log)
+
+    def take_update(self, operation_id: str) -> bool:
+        """Whether ``operation_id`` changed while suspended, not yet reported; now it is."""
+        if operation_id in self._updated:
+            self._updated.discard(operation_id)
+            return True
+        return False
+
     async def emit(self, hook: str, info: object) -> None:
         """Call ``hook`` on every plugin in registration order; log what they raise."""
         for plugin, method in self._hooks.get(hook, ()):
@@ -428,6 +512,7 @@ __all__ = [
     "InvocationEndInfo",
     "InvocationStartInfo",
     "InvocationStatus",
+    "OperationChangeInfo",
     "OperationEndInfo",
     "OperationInfo",
     "OperationStartInfo",

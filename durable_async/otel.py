@@ -1,7 +1,8 @@
 """OpenTelemetry tracing for durable executions: install the ``otel`` extra to use it.
 
 ``OpenTelemetryPlugin`` emits one span per invocation and, as its child, one span per
-step attempt (from the start to the end of one run of the step body). Operations replayed
+step attempt (from the start to the end of one run of the step body or condition check;
+a child context's body gets none, its steps have theirs). Operations replayed
 from checkpoints produce no span: replay never runs a body, so no attempt hook fires. A
 retried step gets a span per attempt, each in the invocation that ran it.
 
@@ -23,6 +24,11 @@ Lambda request id), ``durable.first_invocation`` and, at its end, ``durable.stat
 step, or its operation id) has ``durable.operation.id``, ``.type``, ``.sub_type``,
 ``.name``, ``.parent_id``, ``.attempt`` and, at its end, ``durable.operation.outcome``; a
 failed attempt gets an ``exception`` event and an ``ERROR`` status.
+
+A wait, callback or chained invoke runs no body, so it has no span; its end, which another
+party makes (a timer, an external system, the target function), is a
+``durable.operation.ended`` event on the span of the invocation that learns of it, with
+the operation's attributes and ``durable.operation.status``.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ if TYPE_CHECKING:
     from durable_async._plugins import (
         InvocationEndInfo,
         InvocationStartInfo,
+        OperationEndInfo,
         OperationInfo,
         UserFunctionEndInfo,
         UserFunctionStartInfo,
@@ -47,7 +54,13 @@ if TYPE_CHECKING:
 _logger = logging.getLogger("durable_async.otel")
 
 INVOCATION_SPAN_NAME = "durable invocation"
+#: The span event recording the end of an operation another party ended.
+OPERATION_ENDED_EVENT = "durable.operation.ended"
 _FAILED_INVOCATION = frozenset({"FAILED", "RETRY"})
+#: Operations whose body runs get a span per run (a child context's body does not).
+_ATTEMPT_SPANS = frozenset({"STEP"})
+#: Operations that run no body: another party ends them.
+_ENDED_OUTSIDE = frozenset({"WAIT", "CALLBACK", "CHAINED_INVOKE"})
 
 
 class OpenTelemetryPlugin:
@@ -104,7 +117,20 @@ class _InvocationTracer:
         except Exception:
             _logger.exception("cannot end the invocation span")
 
+    def on_operation_end(self, info: OperationEndInfo) -> None:
+        try:
+            span = self._span
+            if span is None or str(info.operation_type) not in _ENDED_OUTSIDE:
+                return
+            attributes = _operation_attributes(info)
+            attributes["durable.operation.status"] = str(info.status)
+            span.add_event(OPERATION_ENDED_EVENT, attributes)
+        except Exception:
+            _logger.exception("cannot record the end of operation %s", info.operation_id)
+
     def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
+        if str(info.operation_type) not in _ATTEMPT_SPANS:
+            return  # a child context's body: its steps have their spans
         try:
             context = trace.set_span_in_context(self._span) if self._span is not None else None
             span = self._tracer.start_span(
@@ -159,4 +185,4 @@ def _record_error(span: Span, error: ErrorObject | None, fallback: str) -> None:
     span.set_status(Status(StatusCode.ERROR, message or fallback))
 
 
-__all__ = ["INVOCATION_SPAN_NAME", "OpenTelemetryPlugin"]
+__all__ = ["INVOCATION_SPAN_NAME", "OPERATION_ENDED_EVENT", "OpenTelemetryPlugin"]

@@ -70,6 +70,14 @@ async def noop(event: Any, ctx: DurableContext) -> str:
             },
             "Operations is malformed",
         ),
+        (
+            {"DurableExecutionArn": ARN, "CheckpointToken": "t", "UpdatedOperationIds": "x"},
+            "UpdatedOperationIds must be a list of operation IDs",
+        ),
+        (
+            {"DurableExecutionArn": ARN, "CheckpointToken": "t", "UpdatedOperationIds": [""]},
+            "UpdatedOperationIds must be a list of operation IDs",
+        ),
     ],
 )
 async def test_bad_events_raise_invalid_event_error(event: Any, expected: str) -> None:

@@ -269,6 +269,7 @@ EXPECTED_ALL = [
     "InvocationEndInfo",
     "InvocationStartInfo",
     "InvocationStatus",
+    "OperationChangeInfo",
     "OperationEndInfo",
     "OperationInfo",
     "OperationStartInfo",

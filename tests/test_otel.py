@@ -29,7 +29,7 @@ from durable_async import (
     create_retry_strategy,
     durable_execution,
 )
-from durable_async.otel import INVOCATION_SPAN_NAME, OpenTelemetryPlugin
+from durable_async.otel import INVOCATION_SPAN_NAME, OPERATION_ENDED_EVENT, OpenTelemetryPlugin
 from durable_async.testing import LocalRunner, MemoryBackend
 
 pytestmark = pytest.mark.anyio
@@ -134,6 +134,32 @@ async def test_two_invocations_and_replayed_steps_make_no_spans(
         "durable.operation.outcome": "SUCCEEDED",
     }
     assert attrs_of(steps[1])["durable.operation.id"] == step_ids["two"]
+
+
+async def test_a_wait_ended_while_suspended_is_an_event_of_the_next_invocation_s_span(
+    exporter: InMemorySpanExporter, plugin: OpenTelemetryPlugin
+) -> None:
+    @durable_execution(plugins=[plugin])
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        a = await ctx.step(one, name="one")
+        await ctx.wait(5, name="pause")
+        return a
+
+    result = await LocalRunner(handler, MemoryBackend()).run()
+    assert result.invocations == 2
+    first, second = invocation_spans(exporter)
+    assert first.events == ()  # the step has its span; nothing ended outside yet
+    (ended,) = second.events
+    assert ended.name == OPERATION_ENDED_EVENT
+    pause = next(op for op in result.operations if op.name == "pause")
+    assert dict(ended.attributes or {}) == {
+        "durable.operation.id": pause.id,
+        "durable.operation.type": "WAIT",
+        "durable.operation.sub_type": "Wait",
+        "durable.operation.name": "pause",
+        "durable.operation.status": "SUCCEEDED",
+    }
+    assert [s.name for s in step_spans(exporter)] == ["one"]
 
 
 async def test_a_retried_step_gets_a_span_per_attempt(

@@ -91,15 +91,18 @@ async def test_a_callback_answered_during_the_invocation_reports_its_end() -> No
     result = await runner.run()
     assert result.result == "yes"
     assert result.invocations == 1
+    # The response that records the step's result also carries the answer: the callback's
+    # end is reported as that response is merged, before the step's own (told once the
+    # step's code resumes).
     assert [(e[0], e[3], e[4]) for e in recorder.events] == [
         ("start", "approval", "STARTED"),
         ("start", "answer", "STARTED"),
-        ("end", "answer", "SUCCEEDED"),
         ("end", "approval", "SUCCEEDED"),
+        ("end", "answer", "SUCCEEDED"),
     ]
 
 
-async def test_an_operation_that_ended_between_invocations_is_not_reported_again() -> None:
+async def test_a_callback_answered_between_invocations_ends_once_in_the_next() -> None:
     recorder = Operations()
 
     @durable_execution(plugins=[recorder])
@@ -113,8 +116,12 @@ async def test_an_operation_that_ended_between_invocations_is_not_reported_again
     runner.backend.complete_callback(runner.backend.open_callbacks(first.arn)[0], "yes")
     result = await runner.resume(first.arn)
     assert result.result == "yes"
-    # Started in the first invocation; its end happened outside any invocation.
-    assert [(e[0], e[3]) for e in recorder.events] == [("start", "approval")]
+    # Started in the first invocation, answered while the execution was suspended: the
+    # second invocation reports the end (UpdatedOperationIds), once.
+    assert [(e[0], e[3], e[4]) for e in recorder.events] == [
+        ("start", "approval", "STARTED"),
+        ("end", "approval", "SUCCEEDED"),
+    ]
 
 
 async def test_an_ended_operation_reports_the_service_s_times_and_its_result() -> None:

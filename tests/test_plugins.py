@@ -157,6 +157,8 @@ async def test_wait_across_two_invocations_flags_the_first() -> None:
         ("op-start", None, None, False),  # the wait; it ends between the invocations
         ("invocation-end", InvocationStatus.PENDING),
         ("invocation-start", False),
+        # Listed in UpdatedOperationIds: its end is reported when replay reaches it.
+        ("op-end", None, OperationStatus.SUCCEEDED, None, None),
         ("invocation-end", InvocationStatus.SUCCEEDED),
     ]
 
@@ -175,6 +177,7 @@ async def test_replayed_steps_are_not_reported_again() -> None:
     second_invocation = recorder.events[recorder.events.index(("invocation-start", False)) :]
     assert second_invocation == [
         ("invocation-start", False),
+        ("op-end", None, OperationStatus.SUCCEEDED, None, None),  # the wait, ended meanwhile
         ("op-start", "second", 1, False),
         ("attempt-start", "second", 1),
         ("attempt-end", "second", 1, UserFunctionOutcome.SUCCEEDED),

@@ -6,13 +6,15 @@ import functools
 import inspect
 from collections.abc import Callable
 from contextvars import ContextVar
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from durable_async._error_wire import error_object
 from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._tasks import current_scope
 from durable_async._wire.enums import OperationAction, OperationStatus
-from durable_async._wire.models import ErrorObject, OperationUpdate
+from durable_async._wire.models import ErrorObject, Operation, OperationUpdate
 
 if TYPE_CHECKING:
     from durable_async._runtime import InvocationRuntime
@@ -135,6 +137,88 @@ async def report_start(
             is_replayed=is_replayed,
             attempt=None,
         )
+
+
+class BodyHooks:
+    """``on_user_function_start`` / ``_end`` around one run of user code other than a step's.
+
+    As AWS's SDK reports them for a child context's body (map items and parallel branches
+    among them; attempt 1 on the first run, None when it runs again: a started context
+    resumed, or a large result rebuilt, ``is_replay_children``) and for a condition check
+    (its attempt). A body cut short by suspension or cancellation ends ``INCOMPLETE``; it
+    runs again later.
+    """
+
+    __slots__ = ("_attempt", "_identity", "_replayed", "_replay_children", "_rt")
+
+    def __init__(
+        self,
+        rt: InvocationRuntime,
+        identity: OperationIdentity,
+        *,
+        is_replayed: bool,
+        attempt: int | None,
+        replay_children: bool = False,
+    ) -> None:
+        self._rt = rt
+        self._identity = identity
+        self._replayed = is_replayed
+        self._replay_children = replay_children
+        self._attempt = attempt
+
+    async def __aenter__(self) -> None:
+        plugins = self._rt.plugins
+        if plugins is not None and plugins.wants("on_user_function_start"):
+            from durable_async._plugins import UserFunctionStartInfo
+
+            await plugins.operation_event(
+                "on_user_function_start",
+                UserFunctionStartInfo,
+                self._identity,
+                OperationStatus.STARTED,
+                is_replayed=self._replayed,
+                attempt=self._attempt,
+                is_replay_children=self._replay_children,
+            )
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        plugins = self._rt.plugins
+        if plugins is None or not plugins.wants("on_user_function_end"):
+            return
+        from durable_async._plugins import UserFunctionEndInfo, UserFunctionOutcome
+
+        if error is None:
+            outcome, failure = UserFunctionOutcome.SUCCEEDED, None
+        elif isinstance(error, Exception):
+            outcome, failure = UserFunctionOutcome.FAILED, error_object(error)
+        else:
+            outcome, failure = UserFunctionOutcome.INCOMPLETE, None
+        await plugins.operation_event(
+            "on_user_function_end",
+            UserFunctionEndInfo,
+            self._identity,
+            OperationStatus.STARTED,
+            is_replayed=self._replayed,
+            attempt=self._attempt,
+            is_replay_children=self._replay_children,
+            outcome=outcome,
+            error=failure,
+        )
+
+
+async def report_replayed(rt: InvocationRuntime, recorded: Operation) -> None:
+    """Tell instrumentation plugins of a terminal operation replay reached.
+
+    Only one that another party ended while the execution was suspended (a wait, a
+    callback, an invoke) is reported, as ended; replayed history is not.
+    """
+    if rt.plugins is not None:
+        await rt.plugins.replayed(recorded)
 
 
 async def report_end(

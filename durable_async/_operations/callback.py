@@ -23,7 +23,7 @@ from durable_async._errors import (
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._operations._common import (
     call_user,
-    report_end,
+    report_replayed,
     report_start,
     running_body,
     update,
@@ -44,7 +44,7 @@ _RAW = PassThroughSerDes()
 class Callback(Generic[T]):
     """A callback an external system completes with ``SendDurableExecutionCallback*``."""
 
-    __slots__ = ("_identity", "_report_end", "_rt", "_serdes", "callback_id", "operation_id")
+    __slots__ = ("_identity", "_rt", "_serdes", "callback_id", "operation_id")
 
     def __init__(
         self,
@@ -55,8 +55,6 @@ class Callback(Generic[T]):
     ) -> None:
         self._rt = rt
         self._identity = identity
-        #: Whether this invocation saw the callback open, so it reports the end it sees.
-        self._report_end = False
         self.operation_id = identity.id
         #: The ID to hand to the external system.
         self.callback_id = callback_id
@@ -78,13 +76,10 @@ class Callback(Generic[T]):
         or ``Callback.Heartbeat``).
         """
         rt = self._rt
+        # The answer reaches plugins from the checkpoint response that carries it.
         await rt.monitor.park_until(self._answered, self._identity)
         op = rt.log.get(self.operation_id)
         assert op is not None  # park_until returned: the operation has ended
-        if self._report_end:
-            self._report_end = False
-            details = op.callback_details
-            await report_end(rt, self._identity, op.status, details.error if details else None)
         details = op.callback_details
         if op.status is OperationStatus.SUCCEEDED:
             payload = details.result if details else None
@@ -121,6 +116,8 @@ async def create_callback(
     """Replay or start a callback operation and return its handle."""
     if recorded is None or not recorded.status.is_terminal:
         await report_start(rt, identity, is_replayed=recorded is not None)
+    else:
+        await report_replayed(rt, recorded)
     if recorded is None:
         await rt.batcher.commit(
             update(
@@ -134,9 +131,7 @@ async def create_callback(
     if details is None or not details.callback_id:
         msg = f"the service returned no callback ID for operation {identity.id}"
         raise CallbackError(msg)
-    callback: Callback[Any] = Callback(rt, identity, details.callback_id, config.serdes)
-    callback._report_end = recorded is not None and not recorded.status.is_terminal
-    return callback
+    return Callback(rt, identity, details.callback_id, config.serdes)
 
 
 async def wait_for_callback_body(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from durable_async._config import InvokeConfig
 from durable_async._errors import InvokeError
 from durable_async._identity import OperationIdentity
-from durable_async._operations._common import report_end, report_start, update
+from durable_async._operations._common import report_replayed, report_start, update
 from durable_async._serdes import (
     INVOKE_PAYLOAD_LIMIT_BYTES,
     JSON,
@@ -37,9 +37,10 @@ async def run_invoke(
 ) -> Any:
     """Replay or start a chained invocation and return the target's result."""
     context = SerDesContext(identity.id, rt.arn)
-    reported = recorded is None or not recorded.status.is_terminal
-    if reported:
+    if recorded is None or not recorded.status.is_terminal:
         await report_start(rt, identity, is_replayed=recorded is not None)
+    else:
+        await report_replayed(rt, recorded)
     if recorded is None:
         data = await serialize(config.serdes_payload or JSON, payload, context)
         check_payload_size(
@@ -56,12 +57,11 @@ async def run_invoke(
             )
         )
         recorded = rt.log.get(identity.id)
+    # The target's end reaches plugins from the checkpoint response that carries it.
     await rt.monitor.park_until(lambda: _ended(rt, identity.id), identity)
     recorded = rt.log.get(identity.id)
     assert recorded is not None
     details = recorded.chained_invoke_details
-    if reported:
-        await report_end(rt, identity, recorded.status, details.error if details else None)
     if recorded.status is OperationStatus.SUCCEEDED:
         result = details.result if details else None
         if result is None:

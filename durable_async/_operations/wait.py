@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from durable_async._identity import OperationIdentity
-from durable_async._operations._common import report_end, report_start, update
-from durable_async._wire.enums import OperationAction, OperationStatus
+from durable_async._operations._common import report_replayed, report_start, update
+from durable_async._wire.enums import OperationAction
 from durable_async._wire.models import Operation, WaitOptions
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ async def run_wait(
 ) -> None:
     """Replay a finished wait, or start one and park until the service fires it."""
     if recorded is not None and recorded.status.is_terminal:
+        await report_replayed(rt, recorded)
         return
     await report_start(rt, identity, is_replayed=recorded is not None)
     if recorded is None:
@@ -31,8 +32,8 @@ async def run_wait(
                 wait_options=WaitOptions(wait_seconds=seconds),
             )
         )
+    # The service ends the wait; plugins hear of it from the checkpoint response.
     await rt.monitor.park_until(lambda: _elapsed(rt, identity.id), identity)
-    await report_end(rt, identity, OperationStatus.SUCCEEDED)
 
 
 def _elapsed(rt: InvocationRuntime, operation_id: str) -> bool:

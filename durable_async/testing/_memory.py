@@ -56,8 +56,9 @@ class MemoryExecution:
     callback_timers: dict[str, tuple[datetime | None, datetime | None]] = attrs.Factory(dict)
     #: Heartbeat timeout in seconds of each callback with one.
     heartbeat_seconds: dict[str, int] = attrs.Factory(dict)
-    #: Operations changed from outside (timers, callbacks, invokes) since the last
-    #: checkpoint response; the next response carries them, as the service's does.
+    #: Operations changed from outside (timers, callbacks, invokes) that no checkpoint
+    #: response or invocation input has carried yet; the next one carries them, as the
+    #: service's do (an input lists them as ``UpdatedOperationIds``).
     changed_outside: set[str] = attrs.Factory(set)
     #: Something changed from outside since the last invocation began: the service would
     #: invoke the function again (cleared by ``take_wakeup``).
@@ -188,6 +189,18 @@ class MemoryBackend(DurableExecutionClient):
         execution = self.executions[arn]
         woken, execution.woken = execution.woken, False
         return woken
+
+    def take_updated_operation_ids(self, arn: str) -> list[str]:
+        """The next invocation input's ``UpdatedOperationIds``, now delivered (forgotten).
+
+        What changed from outside that no checkpoint response or earlier input carried: as
+        the service's, they let the SDK tell an operation another party ended while the
+        execution was suspended from history an earlier invocation already saw.
+        """
+        execution = self.executions[arn]
+        updated = sorted(execution.changed_outside)
+        execution.changed_outside.clear()
+        return updated
 
     # -- the outside world ------------------------------------------------------------
 

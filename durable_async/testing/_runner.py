@@ -157,6 +157,7 @@ class LocalRunner:
         """The invocation input Lambda would send now, first page inline."""
         execution = self.backend.executions[arn]
         self.backend.take_wakeup(arn)  # this invocation sees everything changed so far
+        updated = self.backend.take_updated_operation_ids(arn)
         page = self.backend.page(execution, None)
         state: dict[str, Any] = {"Operations": [_json_operation(op) for op in page.operations]}
         if page.next_marker:
@@ -165,6 +166,7 @@ class LocalRunner:
             "DurableExecutionArn": arn,
             "CheckpointToken": execution.token,
             "InitialExecutionState": state,
+            "UpdatedOperationIds": updated,
         }
 
     async def run(self, input_value: Any = None, *, arn: str | None = None) -> ExecutionResult:

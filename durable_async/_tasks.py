@@ -101,9 +101,14 @@ def _collect_suspension(task: asyncio.Task[Any]) -> None:
     Ending that way is how a branch suspends; asyncio would otherwise log "exception never
     retrieved" for a fire-and-forget task. Any other exception is left for asyncio to report.
     """
+    if task.cancelled():
+        return
+    error = getattr(task, "_exception", None)
+    if error is None:
+        return
     from durable_async._suspend import Suspended  # here: _suspend imports this module
 
-    if not task.cancelled() and isinstance(getattr(task, "_exception", None), Suspended):
+    if isinstance(error, Suspended):
         task.exception()
 
 

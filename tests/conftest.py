@@ -11,10 +11,13 @@ import asyncio
 import logging
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from support import ListHandler
+
+if TYPE_CHECKING:
+    from dex_harness import DexRunner
 
 
 def _eager_loop() -> asyncio.AbstractEventLoop:
@@ -43,3 +46,26 @@ def sdk_logger(request: pytest.FixtureRequest) -> Iterator[tuple[logging.Logger,
     logger.addHandler(handler)
     yield logger, handler
     logger.removeHandler(handler)
+
+
+@pytest.fixture(scope="session")
+def dex_runner() -> Iterator[DexRunner]:
+    """One dex-local-runner for the session's runner tests; each test starts its own executions.
+
+    Skips the test when the conformance checker (which holds the runner) is not beside the
+    project.
+    """
+    from dex_harness import running_runner
+
+    yield from running_runner()
+
+
+@pytest.fixture
+def fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Credentials and a region for aiobotocore, and no profile or endpoint of the user's."""
+    from dex_harness import FAKE_AWS_ENV
+
+    for key, value in FAKE_AWS_ENV.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA"):
+        monkeypatch.delenv(key, raising=False)

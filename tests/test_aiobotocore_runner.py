@@ -14,7 +14,6 @@ import json
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
 
@@ -22,12 +21,10 @@ import botocore.exceptions
 import pytest
 from aiobotocore.session import AioSession, get_session
 from dex_harness import (
-    FAKE_AWS_ENV,
     REGION,
     DexRunner,
     InvokeEndpoint,
     history,
-    running_runner,
     wait_terminal,
 )
 
@@ -56,7 +53,7 @@ from durable_async._wire.models import (
     OperationUpdate,
 )
 
-pytestmark = [pytest.mark.runner, pytest.mark.anyio]
+pytestmark = [pytest.mark.runner, pytest.mark.anyio, pytest.mark.usefixtures("fake_aws_env")]
 
 LOG = logging.getLogger("test_aiobotocore_runner")
 UNKNOWN_ARN = f"{uuid.UUID(int=0)}/{uuid.UUID(int=1)}"
@@ -65,20 +62,6 @@ UNKNOWN_ARN = f"{uuid.UUID(int=0)}/{uuid.UUID(int=1)}"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="session")
-def dex_runner() -> Iterator[DexRunner]:
-    yield from running_runner()
-
-
-@pytest.fixture(autouse=True)
-def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in FAKE_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.delenv("AWS_ENDPOINT_URL_LAMBDA", raising=False)
 
 
 class CountingSession(AioSession):  # type: ignore[misc]

@@ -11,26 +11,18 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from dex_harness import FAKE_AWS_ENV, REGION
+from dex_harness import REGION
 
 from durable_async import ValidationError
 from durable_async.aiohttp import CALLBACK_CLIENT, callback_client_ctx
 from durable_async.callbacks import CallbackClient, CallbackSendError
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_aws_env")]
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in FAKE_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA"):
-        monkeypatch.delenv(key, raising=False)
 
 
 async def answer(request: web.Request) -> web.Response:

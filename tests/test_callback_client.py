@@ -17,12 +17,10 @@ from typing import Any
 import pytest
 from aiobotocore.session import get_session
 from dex_harness import (
-    FAKE_AWS_ENV,
     REGION,
     DexRunner,
     InvokeEndpoint,
     history,
-    running_runner,
     wait_terminal,
 )
 
@@ -43,23 +41,12 @@ from durable_async.callbacks import (
     CallbackSendError,
 )
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("fake_aws_env")]
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in FAKE_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA"):
-        monkeypatch.delenv(key, raising=False)
-
-
-dex_runner = pytest.fixture(scope="module")(running_runner)
 
 
 class AwaitingCallback:

@@ -13,11 +13,10 @@ import asyncio
 import json
 import os
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from dex_harness import FAKE_AWS_ENV, DexRunner, InvokeEndpoint, running_runner
+from dex_harness import FAKE_AWS_ENV, DexRunner, InvokeEndpoint
 
 pytestmark = [pytest.mark.runner, pytest.mark.anyio]
 
@@ -80,11 +79,6 @@ print(json.dumps({"output": output, "modules": sorted(sys.modules)}))
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def dex_runner() -> Iterator[DexRunner]:
-    yield from running_runner()
 
 
 async def cold_invocation(runner: DexRunner, *, plain: bool = False) -> dict[str, Any]:

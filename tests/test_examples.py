@@ -20,11 +20,9 @@ import pytest
 from aiobotocore.session import get_session
 from aiohttp import web
 from dex_harness import (
-    FAKE_AWS_ENV,
     REGION,
     DexRunner,
     InvokeEndpoint,
-    running_runner,
     wait_terminal,
 )
 
@@ -133,20 +131,9 @@ async def test_human_approval_escalates_when_nobody_answers_in_a_day() -> None:
     assert [op.name for op in result.operations if op.name == "escalate"] == ["escalate"]
 
 
-dex_runner = pytest.fixture(scope="module")(running_runner)
-
-
-@pytest.fixture
-def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in FAKE_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA"):
-        monkeypatch.delenv(key, raising=False)
-
-
 @pytest.fixture
 async def approval_service(
-    dex_runner: DexRunner, _fake_aws_env: None
+    dex_runner: DexRunner, fake_aws_env: None
 ) -> AsyncIterator[tuple[str, web.Application, Any]]:
     """The approval service on loopback; its workflows run on dex-local-runner."""
     approval = load("human_approval")

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from aiobotocore.session import get_session
 from dex_harness import (
-    FAKE_AWS_ENV,
     REGION,
     DexRunner,
     InvokeEndpoint,
-    running_runner,
     wait_terminal,
 )
 
@@ -34,25 +31,12 @@ from durable_async import (
 )
 from durable_async._identity import operation_id
 
-pytestmark = [pytest.mark.runner, pytest.mark.anyio]
+pytestmark = [pytest.mark.runner, pytest.mark.anyio, pytest.mark.usefixtures("fake_aws_env")]
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(scope="module")
-def dex_runner() -> Iterator[DexRunner]:
-    yield from running_runner()
-
-
-@pytest.fixture(autouse=True)
-def _fake_aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in FAKE_AWS_ENV.items():
-        monkeypatch.setenv(key, value)
-    for key in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA"):
-        monkeypatch.delenv(key, raising=False)
 
 
 class Recorder:

@@ -36,6 +36,7 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 def dex_runner() -> Iterator[DexRunner]:
+    """A runner of this module's own: `list --aws` shows every execution it holds."""
     yield from running_runner()
 
 

@@ -44,9 +44,9 @@ from durable_async._operations.child import run_child
 from durable_async._operations.condition import run_condition
 from durable_async._operations.invoke import run_invoke
 from durable_async._operations.recorded import recorded_now, recorded_random, recorded_uuid4
-from durable_async._operations.step import StepContext, run_step
+from durable_async._operations.step import StepContext, replayed_result, run_step
 from durable_async._operations.wait import run_wait
-from durable_async._replay import ExecutionStateView
+from durable_async._replay import NOT_REPLAYED, ExecutionStateView
 from durable_async._runtime import InvocationRuntime
 from durable_async._serdes import SerDes
 from durable_async._suspend import Suspended
@@ -200,7 +200,7 @@ class DurableContext:
             next_id = self._next_id
             if next_id is None:
                 next_id = self._next_id = operation_id(self._prefix, self._position + 1)
-            if self._rt.log.get(next_id) is None:
+            if next_id not in self._rt.log:
                 self._replaying = False
         return self._replaying
 
@@ -209,13 +209,14 @@ class DurableContext:
     def _issue(
         self, type_: OperationType, sub_type: str, name: str | None
     ) -> tuple[OperationIdentity, Operation | None]:
+        return self._check_identity(self._identity(type_, sub_type, name))
+
+    def _identity(self, type_: OperationType, sub_type: str, name: str | None) -> OperationIdentity:
+        """The identity of an operation called now (refused inside a running body)."""
         misuse = misuse_in_body()
         if misuse is not None:
             raise misuse
-        op_id = self._allocate_id()
-        return self._check_identity(
-            OperationIdentity(op_id, type_, sub_type, name, self._parent_id)
-        )
+        return OperationIdentity(self._allocate_id(), type_, sub_type, name, self._parent_id)
 
     def _check_identity(
         self, identity: OperationIdentity
@@ -307,11 +308,23 @@ class DurableContext:
         """
         config = config or _DEFAULT_STEP_CONFIG
         name = _resolve_name(name, func)
-        identity, recorded = self._issue(
-            OperationType.STEP, config.sub_type or OperationSubType.STEP, name
-        )
-        return self._rt.issue(
-            run_step(self._rt, identity, recorded, func, args, config, self._log_scope.fields),  # type: ignore[arg-type]
+        rt = self._rt
+        if config.serdes is None and rt.plugins is None:
+            # Replay's fast path: a step recorded as succeeded returns its result, decoded
+            # when awaited, without building its model or running the step machinery.
+            identity = self._identity(
+                OperationType.STEP, config.sub_type or OperationSubType.STEP, name
+            )
+            payload = rt.log.replayed_success(identity)
+            if payload is not NOT_REPLAYED:
+                return rt.issue(replayed_result(payload, identity.id), identity)
+            identity, recorded = self._check_identity(identity)
+        else:
+            identity, recorded = self._issue(
+                OperationType.STEP, config.sub_type or OperationSubType.STEP, name
+            )
+        return rt.issue(
+            run_step(rt, identity, recorded, func, args, config, self._log_scope.fields),  # type: ignore[arg-type]
             identity,
         )
 

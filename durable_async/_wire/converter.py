@@ -216,6 +216,55 @@ def from_wire(data: Any, cls: type[T]) -> T:
     return converter.structure(data, cls)
 
 
+#: Epoch milliseconds ``datetime.fromtimestamp`` takes on every platform (1970 to 9999).
+_LATEST_MILLIS = 253_402_300_799_000
+_TYPES = frozenset(OperationType._value2member_map_)
+_STATUSES = frozenset(OperationStatus._value2member_map_)
+
+
+def decodes_cleanly(raw: Any) -> bool:
+    """Whether structuring the service dict ``raw`` into an ``Operation`` cannot fail.
+
+    True for the common shape of a recorded operation (a string ID, a known type and
+    status other than EXECUTION, epoch-millisecond timestamps, step details without an
+    error): replay may then decode it when it reaches it, or never, and still know that the
+    event was well formed. Anything else is decoded at once, so its errors surface as before.
+    """
+    get = raw.get
+    kind = get("Type")
+    status = get("Status")
+    if not (
+        type(get("Id")) is str
+        and isinstance(kind, str)
+        and kind in _TYPES
+        and kind != "EXECUTION"
+        and isinstance(status, str)
+        and status in _STATUSES
+    ):
+        return False
+    start = get("StartTimestamp")
+    if start is not None and not (type(start) is int and 0 <= start <= _LATEST_MILLIS):
+        return False
+    end = get("EndTimestamp")
+    if end is not None and not (type(end) is int and 0 <= end <= _LATEST_MILLIS):
+        return False
+    details = get("StepDetails")
+    if details is not None and (
+        type(details) is not dict
+        or details.get("Error") is not None
+        or details.get("NextAttemptTimestamp") is not None
+    ):
+        return False
+    # Every other detail is converted field by field: those operations are decoded at once.
+    return (
+        get("ContextDetails") is None
+        and get("WaitDetails") is None
+        and get("CallbackDetails") is None
+        and get("ChainedInvokeDetails") is None
+        and get("ExecutionDetails") is None
+    )
+
+
 def operation_from_wire() -> Callable[[Any], Operation]:
     """The bare structure function for ``Operation``: the replay hot path skips dispatch."""
     hook = converter.get_structure_hook(Operation)
@@ -232,6 +281,7 @@ __all__ = [
     "Operation",
     "OperationUpdate",
     "converter",
+    "decodes_cleanly",
     "from_wire",
     "to_wire",
 ]

@@ -30,6 +30,7 @@ class NotReplayed(Enum):
 
 NOT_REPLAYED: Final = NotReplayed.NOT_REPLAYED
 _SUCCEEDED = OperationStatus.SUCCEEDED
+_STEP = OperationType.STEP
 
 
 class OperationLog:
@@ -64,7 +65,7 @@ class OperationLog:
         """Record operations given as service dicts (the invocation event's form)."""
         ops = self._ops
         for raw in operations:
-            if decodes_cleanly(raw):
+            if raw.__class__ is dict and decodes_cleanly(raw):
                 ops[raw["Id"]] = raw
             else:
                 self.apply((_structure_operation(raw),))
@@ -115,25 +116,31 @@ class OperationLog:
             observe(recorded)
         return recorded
 
-    def replayed_success(self, identity: OperationIdentity) -> str | NotReplayed | None:
-        """The result payload of the recorded success of the step ``identity``, read as is.
+    def replayed_success(
+        self, operation_id: str, sub_type: str, name: str | None, parent_id: str | None
+    ) -> str | NotReplayed | None:
+        """The result payload of a step recorded as succeeded, read as the service sent it.
 
         The replay fast path: no model is built for it. ``NOT_REPLAYED`` unless the step is
         recorded as ``SUCCEEDED`` with exactly this identity and no replay observer is set;
         then ``match`` (the long way) decides, and raises on a mismatch, described in full.
         """
-        recorded = self._ops.get(identity.id)
+        recorded = self._ops.get(operation_id)
         if recorded is None or replay_observer.get() is not None:
             return NOT_REPLAYED
         if recorded.__class__ is dict:
             raw: dict[str, Any] = recorded
             get = raw.get
+            # Equal as they stand in the common case; else compared as ``match`` does.
             if (
                 get("Status") != "SUCCEEDED"
-                or get("Type") != identity.type
-                or (get("SubType") or None) != (identity.sub_type or None)
-                or (get("Name") or None) != (identity.name or None)
-                or (get("ParentId") or None) != (identity.parent_id or None)
+                or get("Type") != "STEP"
+                or (get("SubType") != sub_type and (get("SubType") or None) != (sub_type or None))
+                or (get("Name") != name and (get("Name") or None) != (name or None))
+                or (
+                    get("ParentId") != parent_id
+                    and (get("ParentId") or None) != (parent_id or None)
+                )
             ):
                 return NOT_REPLAYED
             details = get("StepDetails")
@@ -141,10 +148,10 @@ class OperationLog:
         op: Operation = recorded  # type: ignore[assignment]
         if (
             op.status is not _SUCCEEDED
-            or op.type is not identity.type
-            or (op.sub_type or None) != (identity.sub_type or None)
-            or (op.name or None) != (identity.name or None)
-            or (op.parent_id or None) != (identity.parent_id or None)
+            or op.type is not _STEP
+            or (op.sub_type or None) != (sub_type or None)
+            or (op.name or None) != (name or None)
+            or (op.parent_id or None) != (parent_id or None)
         ):
             return NOT_REPLAYED
         return None if op.step_details is None else op.step_details.result

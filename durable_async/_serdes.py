@@ -183,21 +183,17 @@ class ExtendedTypeSerDes:
 #: parse. Anything but exactly one JSON value from the first character to the last takes
 #: the ordinary way, so results and errors stay those of ``json.loads``.
 _scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-
-
-def _loads(data: str) -> Any:
-    try:
-        value, end = _scan(data, 0)
-    except Exception:
-        return json.loads(data)
-    if end != len(data):
-        return json.loads(data)
-    return value
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 def _decode_payload(data: str) -> Any:
-    obj = _loads(data)
-    if _is_plain(obj):
+    try:
+        obj, end = _scan(data, 0)
+        if end != len(data):
+            raise ValueError(end)
+    except Exception:
+        obj = json.loads(data)
+    if obj.__class__ in _SCALARS or _is_plain(obj):
         return obj
     if isinstance(obj, dict) and "t" in obj and "v" in obj:
         return _decode(obj["t"], obj["v"])

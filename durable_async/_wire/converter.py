@@ -218,11 +218,24 @@ def from_wire(data: Any, cls: type[T]) -> T:
 
 #: Epoch milliseconds ``datetime.fromtimestamp`` takes on every platform (1970 to 9999).
 _LATEST_MILLIS = 253_402_300_799_000
-_TYPES = frozenset(OperationType._value2member_map_)
+_LAZY_TYPES = frozenset(OperationType._value2member_map_) - {OperationType.EXECUTION.value}
 _STATUSES = frozenset(OperationStatus._value2member_map_)
+#: Keys whose values ``structure_operation`` copies (or checks below): an operation with
+#: these alone needs no other check.
+_PLAIN_KEYS = frozenset(
+    {"Id", "Type", "SubType", "Status", "Name", "ParentId", "StepDetails"}
+    | {"StartTimestamp", "EndTimestamp"}
+)
+_CONVERTED_DETAILS = (
+    "ExecutionDetails",
+    "ContextDetails",
+    "WaitDetails",
+    "CallbackDetails",
+    "ChainedInvokeDetails",
+)
 
 
-def decodes_cleanly(raw: Any) -> bool:
+def decodes_cleanly(raw: dict[str, Any]) -> bool:
     """Whether structuring the service dict ``raw`` into an ``Operation`` cannot fail.
 
     True for the common shape of a recorded operation (a string ID, a known type and
@@ -231,38 +244,28 @@ def decodes_cleanly(raw: Any) -> bool:
     event was well formed. Anything else is decoded at once, so its errors surface as before.
     """
     get = raw.get
-    kind = get("Type")
-    status = get("Status")
-    if not (
-        type(get("Id")) is str
-        and isinstance(kind, str)
-        and kind in _TYPES
-        and kind != "EXECUTION"
-        and isinstance(status, str)
-        and status in _STATUSES
-    ):
+    try:
+        if get("Type") not in _LAZY_TYPES or get("Status") not in _STATUSES:
+            return False
+    except TypeError:  # unhashable
+        return False
+    if get("Id").__class__ is not str:
         return False
     start = get("StartTimestamp")
-    if start is not None and not (type(start) is int and 0 <= start <= _LATEST_MILLIS):
+    if start is not None and not (start.__class__ is int and 0 <= start <= _LATEST_MILLIS):
         return False
     end = get("EndTimestamp")
-    if end is not None and not (type(end) is int and 0 <= end <= _LATEST_MILLIS):
+    if end is not None and not (end.__class__ is int and 0 <= end <= _LATEST_MILLIS):
         return False
     details = get("StepDetails")
     if details is not None and (
-        type(details) is not dict
+        details.__class__ is not dict
         or details.get("Error") is not None
         or details.get("NextAttemptTimestamp") is not None
     ):
         return False
     # Every other detail is converted field by field: those operations are decoded at once.
-    return (
-        get("ContextDetails") is None
-        and get("WaitDetails") is None
-        and get("CallbackDetails") is None
-        and get("ChainedInvokeDetails") is None
-        and get("ExecutionDetails") is None
-    )
+    return raw.keys() <= _PLAIN_KEYS or all(get(key) is None for key in _CONVERTED_DETAILS)
 
 
 def operation_from_wire() -> Callable[[Any], Operation]:

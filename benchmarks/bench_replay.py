@@ -7,6 +7,8 @@ API. Prints the best of ``--repeat`` runs per size, in µs per recorded operatio
 end (decoding the event's state included), and how many full (generation 2) garbage
 collections ran inside the measured invocations (counted with ``gc.callbacks``).
 ``--profile N`` prints cProfile's top functions of one replay of ``N`` operations.
+``--cold-ids`` empties the process's cache of root operation IDs before every run, as in
+the first replay of a fresh process (a warm process has them from earlier invocations).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "pee
 import _common as c
 import sdk_durable_async as sdk
 
-from durable_async import durable_execution
+from durable_async import _identity, durable_execution
 
 
 def replay_event(n: int) -> Any:
@@ -35,7 +37,7 @@ def replay_event(n: int) -> Any:
     return c.execution_event({"n": n}, c.history(recorder.updates, n))
 
 
-def measure(n: int, repeat: int) -> tuple[float, float, int]:
+def measure(n: int, repeat: int, cold_ids: bool = False) -> tuple[float, float, int]:
     """Best wall and CPU seconds of a replay invocation of ``n`` operations; full GCs seen.
 
     CPU time (of the thread running the invocation: the SDK runs it on the loop's thread)
@@ -53,6 +55,8 @@ def measure(n: int, repeat: int) -> tuple[float, float, int]:
     best = best_cpu = float("inf")
     expected = sum(range(1, n + 2))
     for _ in range(repeat):
+        if cold_ids:
+            del _identity._ROOT_IDS[:]
         gc.collect()
         gc.callbacks.append(count)
         try:
@@ -83,13 +87,14 @@ def main() -> None:
     parser.add_argument("--sizes", default="1000,3000")
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--profile", type=int, default=0)
+    parser.add_argument("--cold-ids", action="store_true")
     args = parser.parse_args()
     if args.profile:
         profile(args.profile)
         return
     measure(50, 3)  # warm-up
     for n in (int(size) for size in args.sizes.split(",")):
-        best, cpu, full = measure(n, args.repeat)
+        best, cpu, full = measure(n, args.repeat, args.cold_ids)
         print(
             f"replay {n:>5} ops + 1 step: {best / n * 1e6:6.2f} µs/op wall "
             f"({best * 1e3:.2f} ms), {cpu / n * 1e6:6.2f} µs/op CPU; "

@@ -10,6 +10,9 @@ view) is what it was.
 from __future__ import annotations
 
 import gc
+import hashlib
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -21,6 +24,7 @@ from durable_async import (
     InvalidEventError,
     SerDesError,
     StepContext,
+    _identity,
     durable_execution,
 )
 from durable_async._identity import operation_id
@@ -238,3 +242,34 @@ async def test_the_state_view_shows_models_of_operations_not_yet_decoded() -> No
     assert all(isinstance(op, Operation) for op in seen.values())
     assert seen[FIRST].step_details is not None
     assert seen[FIRST].step_details.result == "1"
+
+
+# -- IDs: AWS's derivation, whether or not the process has hashed them before ----------
+
+
+def aws_id(prefix: str | None, position: int) -> str:
+    key = f"{prefix}-{position}" if prefix else str(position)
+    return hashlib.blake2b(key.encode()).hexdigest()[:64]
+
+
+def test_root_ids_are_aws_ids_before_and_after_the_process_keeps_them() -> None:
+    del _identity._ROOT_IDS[:]
+    positions = [1, 2, 3, 0, 57, 9_999, 10_000, 12_345, 2, 1]
+    assert [operation_id(None, n) for n in positions] == [aws_id(None, n) for n in positions]
+    assert [operation_id("p", n) for n in positions] == [aws_id("p", n) for n in positions]
+    assert len(_identity._ROOT_IDS) <= _identity._ROOT_LIMIT
+
+
+def test_threads_filling_the_root_ids_at_once_agree_with_aws() -> None:
+    del _identity._ROOT_IDS[:]
+    start = threading.Barrier(4)
+
+    def derive(stride: int) -> list[str]:
+        start.wait()
+        return [operation_id(None, n) for n in range(stride, 3_000, 4)]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(derive, range(4)))
+    for stride, ids in enumerate(results):
+        assert ids == [aws_id(None, n) for n in range(stride, 3_000, 4)]
+    assert _identity._ROOT_IDS[:3_000] == [aws_id(None, n) for n in range(3_000)]

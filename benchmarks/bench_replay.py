@@ -56,7 +56,7 @@ def measure(n: int, repeat: int, cold_ids: bool = False) -> tuple[float, float, 
     expected = sum(range(1, n + 2))
     for _ in range(repeat):
         if cold_ids:
-            del _identity._ROOT_IDS[:]
+            _identity._ROOT_IDS.clear()
         gc.collect()
         gc.callbacks.append(count)
         try:

@@ -7,7 +7,6 @@ operation (1-based) of a context whose own operation ID is ``prefix`` gets
 
 from __future__ import annotations
 
-import threading
 from hashlib import blake2b
 from typing import NamedTuple
 
@@ -26,32 +25,21 @@ def id_base(prefix: str | None) -> bytes:
 
 def id_at(base: bytes, position: int) -> str:
     """``operation_id`` with the context's part encoded once (replay derives thousands)."""
-    if not base and position >= 0:
-        try:
-            return _ROOT_IDS[position]
-        except IndexError:
-            if position < _ROOT_LIMIT:
-                return _root_ids_to(position)
-    return blake2b(base + b"%d" % position).digest()[:32].hex()
+    if base:
+        return blake2b(base + b"%d" % position).digest()[:32].hex()
+    op_id = _ROOT_IDS.get(position)
+    if op_id is None:
+        op_id = blake2b(b"%d" % position).digest()[:32].hex()
+        if len(_ROOT_IDS) < _ROOT_LIMIT:
+            _ROOT_IDS[position] = op_id  # the same value whichever thread writes it
+    return op_id
 
 
-def _root_ids_to(position: int) -> str:
-    """Hash the root's IDs up to ``position``, once per process.
-
-    Appended in order under a lock, so an index is read only once its ID is there.
-    """
-    with _ROOT_LOCK:
-        while len(_ROOT_IDS) <= position:
-            _ROOT_IDS.append(blake2b(b"%d" % len(_ROOT_IDS)).digest()[:32].hex())
-    return _ROOT_IDS[position]
-
-
-#: The root's IDs by position. They are the same in every execution, so a
-#: warm process that replays executions hashes each only once; at most ``_ROOT_LIMIT`` of
-#: them are kept (about 120 bytes each), up to the highest position reached.
-_ROOT_IDS: list[str] = []
+#: The root's IDs by position. They are the same in every execution, so a warm process
+#: that replays executions hashes each only once; at most ``_ROOT_LIMIT`` of them are kept
+#: (under 200 bytes each).
+_ROOT_IDS: dict[int, str] = {}
 _ROOT_LIMIT = 10_000
-_ROOT_LOCK = threading.Lock()
 
 
 #: An ``OperationIdentity``'s fields in a plain tuple.

@@ -253,7 +253,7 @@ def aws_id(prefix: str | None, position: int) -> str:
 
 
 def test_root_ids_are_aws_ids_before_and_after_the_process_keeps_them() -> None:
-    del _identity._ROOT_IDS[:]
+    _identity._ROOT_IDS.clear()
     positions = [1, 2, 3, 0, 57, 9_999, 10_000, 12_345, 2, 1]
     assert [operation_id(None, n) for n in positions] == [aws_id(None, n) for n in positions]
     assert [operation_id("p", n) for n in positions] == [aws_id("p", n) for n in positions]
@@ -261,7 +261,7 @@ def test_root_ids_are_aws_ids_before_and_after_the_process_keeps_them() -> None:
 
 
 def test_threads_filling_the_root_ids_at_once_agree_with_aws() -> None:
-    del _identity._ROOT_IDS[:]
+    _identity._ROOT_IDS.clear()
     start = threading.Barrier(4)
 
     def derive(stride: int) -> list[str]:
@@ -272,4 +272,5 @@ def test_threads_filling_the_root_ids_at_once_agree_with_aws() -> None:
         results = list(pool.map(derive, range(4)))
     for stride, ids in enumerate(results):
         assert ids == [aws_id(None, n) for n in range(stride, 3_000, 4)]
-    assert _identity._ROOT_IDS[:3_000] == [aws_id(None, n) for n in range(3_000)]
+    kept = _identity._ROOT_IDS
+    assert kept == {n: aws_id(None, n) for n in range(3_000)}

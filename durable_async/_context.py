@@ -31,13 +31,13 @@ from durable_async._errors import (
     NonDeterministicExecutionError,
     ValidationError,
 )
-from durable_async._identity import OperationIdentity, operation_id
+from durable_async._identity import OperationIdentity, id_at, id_base, operation_id
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
-from durable_async._operations._common import misuse_in_body
+from durable_async._operations._common import misuse_in_body, running_body
 from durable_async._operations.recorded import recorded_now, recorded_random, recorded_uuid4
-from durable_async._operations.step import StepContext, run_step
+from durable_async._operations.step import StepContext, replayed_result, run_step
 from durable_async._operations.wait import run_wait
-from durable_async._replay import ExecutionStateView
+from durable_async._replay import NOT_REPLAYED, ExecutionStateView
 from durable_async._runtime import InvocationRuntime
 from durable_async._serdes import SerDes
 from durable_async._suspend import Suspended
@@ -129,6 +129,7 @@ class DurableContext:
     """
 
     __slots__ = (
+        "_id_base",
         "_log_scope",
         "_logger",
         "_next_id",
@@ -155,6 +156,7 @@ class DurableContext:
         # The IDs of its operations derive from ``prefix``: the context's own operation, or
         # for a FLAT batch branch (which has none) the branch's virtual ID.
         self._prefix = prefix or parent_id
+        self._id_base = id_base(self._prefix)
         self._position = 0
         self._next_id: str | None = None
         self._replaying = replaying
@@ -212,8 +214,8 @@ class DurableContext:
         if self._replaying:
             next_id = self._next_id
             if next_id is None:
-                next_id = self._next_id = operation_id(self._prefix, self._position + 1)
-            if self._rt.log.get(next_id) is None:
+                next_id = self._next_id = id_at(self._id_base, self._position + 1)
+            if next_id not in self._rt.log:
                 self._replaying = False
         return self._replaying
 
@@ -222,13 +224,23 @@ class DurableContext:
     def _issue(
         self, type_: OperationType, sub_type: str, name: str | None
     ) -> tuple[OperationIdentity, Operation | None]:
-        misuse = misuse_in_body()
-        if misuse is not None:
-            raise misuse
-        op_id = self._allocate_id()
+        op_id = self._next_id_of_call()
         return self._check_identity(
             OperationIdentity(op_id, type_, sub_type, name, self._parent_id)
         )
+
+    def _next_id_of_call(self) -> str:
+        """The ID of an operation called now (refused inside a running body)."""
+        if running_body.get() is not None:
+            raise misuse_in_body()  # type: ignore[misc]  # not None inside a body
+        task = current_task_info.get()
+        if task is None or task is self._owner:
+            # ``_allocate_id``'s usual case, inline: replay passes here once per operation.
+            self._position += 1
+            op_id = self._next_id or id_at(self._id_base, self._position)
+            self._next_id = None
+            return op_id
+        return self._allocate_id()
 
     def _check_identity(
         self, identity: OperationIdentity
@@ -264,7 +276,7 @@ class DurableContext:
         task = current_task_info.get()
         if task is None or task is self._owner:
             self._position += 1
-            op_id = self._next_id or operation_id(self._prefix, self._position)
+            op_id = self._next_id or id_at(self._id_base, self._position)
             self._next_id = None
             return op_id
         # Another task (gather, TaskGroup, create_task): its own deterministic sequence,
@@ -320,11 +332,22 @@ class DurableContext:
         """
         config = config or _DEFAULT_STEP_CONFIG
         name = _resolve_name(name, func)
-        identity, recorded = self._issue(
-            OperationType.STEP, config.sub_type or OperationSubType.STEP, name
+        sub_type = config.sub_type or _STEP_SUB_TYPE
+        op_id = self._next_id_of_call()
+        rt = self._rt
+        if config.serdes is None and rt.plugins is None:
+            # Replay's fast path: a step recorded as succeeded returns its result, decoded
+            # when awaited, without its model, its identity object or the step machinery.
+            payload = rt.log.replayed_success(op_id, sub_type, name, self._parent_id)
+            if payload is not NOT_REPLAYED:
+                coro = replayed_result(payload, op_id)
+                rt.issued.append((coro, (op_id, _STEP, sub_type, name, self._parent_id)))
+                return coro
+        identity, recorded = self._check_identity(
+            OperationIdentity(op_id, _STEP, sub_type, name, self._parent_id)
         )
-        return self._rt.issue(
-            run_step(self._rt, identity, recorded, func, args, config, self._log_scope.fields),  # type: ignore[arg-type]
+        return rt.issue(
+            run_step(rt, identity, recorded, func, args, config, self._log_scope.fields),  # type: ignore[arg-type]
             identity,
         )
 
@@ -633,6 +656,9 @@ class DurableContext:
 
 
 _DEFAULT_STEP_CONFIG = StepConfig()
+#: Enum members read once: each class attribute lookup costs, and replay steps thousands.
+_STEP = OperationType.STEP
+_STEP_SUB_TYPE = OperationSubType.STEP
 _DEFAULT_CHILD_CONFIG = ChildConfig()
 
 __all__ = ["DurableContext", "StepContext", "current_context"]

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar
-from typing import Any
+from enum import Enum
+from typing import Any, Final
 
 from durable_async._errors import NonDeterministicExecutionError
 from durable_async._identity import OperationIdentity
-from durable_async._wire.converter import operation_from_wire
-from durable_async._wire.enums import OperationType
+from durable_async._wire.converter import decodes_cleanly, operation_from_wire
+from durable_async._wire.enums import OperationStatus, OperationType
 from durable_async._wire.models import Operation
 
 _structure_operation = operation_from_wire()
@@ -21,17 +22,35 @@ replay_observer: ContextVar[Callable[[Operation], None] | None] = ContextVar(
 )
 
 
+class NotReplayed(Enum):
+    """``OperationLog.replayed_success`` found no plain recorded success: take the long way."""
+
+    NOT_REPLAYED = 0
+
+
+NOT_REPLAYED: Final = NotReplayed.NOT_REPLAYED
+_SUCCEEDED = OperationStatus.SUCCEEDED
+_STEP = OperationType.STEP
+
+
 class OperationLog:
     """Operations by ID, as of the latest state the service returned.
 
     Filled from the invocation's initial state and refreshed from every checkpoint
     response, so an operation's entry is always the service's newest view of it.
+
+    The event's operations are kept as the service's dicts and turned into models only when
+    something reads them: replay reaches most of them once, if at all (a finished step's
+    result is read straight from its dict), and building thousands of models up front was
+    most of the cost of a long replay. Only dicts that cannot fail to decode wait (see
+    ``decodes_cleanly``); a malformed event is still refused before anything runs.
     """
 
     __slots__ = ("_execution", "_ops")
 
     def __init__(self) -> None:
-        self._ops: dict[str, Operation] = {}
+        #: A service dict until first read, then the ``Operation`` built from it.
+        self._ops: dict[str, Operation | dict[str, Any]] = {}
         self._execution: Operation | None = None
 
     def apply(self, operations: Iterable[Operation]) -> None:
@@ -44,18 +63,29 @@ class OperationLog:
 
     def apply_raw(self, operations: Iterable[dict[str, Any]]) -> None:
         """Record operations given as service dicts (the invocation event's form)."""
-        self.apply(_structure_operation(raw) for raw in operations)
+        ops = self._ops
+        for raw in operations:
+            if raw.__class__ is dict and decodes_cleanly(raw):
+                ops[raw["Id"]] = raw
+            else:
+                self.apply((_structure_operation(raw),))
 
     def get(self, operation_id: str) -> Operation | None:
         """The recorded operation with this ID, if any."""
-        return self._ops.get(operation_id)
+        op = self._ops.get(operation_id)
+        if op.__class__ is dict:
+            op = self._ops[operation_id] = _structure_operation(op)
+        return op  # type: ignore[return-value]
+
+    def __contains__(self, operation_id: str) -> bool:
+        return operation_id in self._ops
 
     def __len__(self) -> int:
         return len(self._ops)
 
     def snapshot(self) -> dict[str, Operation]:
         """A copy of the operations by ID (safe to iterate while the log is refreshed)."""
-        return dict(self._ops)
+        return {op_id: self.get(op_id) for op_id in list(self._ops)}  # type: ignore[misc]
 
     @property
     def execution(self) -> Operation | None:
@@ -69,7 +99,7 @@ class OperationLog:
 
     def match(self, identity: OperationIdentity) -> Operation | None:
         """The recorded operation for ``identity``; raises if it is a different operation."""
-        recorded = self._ops.get(identity.id)
+        recorded = self.get(identity.id)
         if recorded is None:
             return None
         if (
@@ -85,6 +115,46 @@ class OperationLog:
         if observe is not None:
             observe(recorded)
         return recorded
+
+    def replayed_success(
+        self, operation_id: str, sub_type: str, name: str | None, parent_id: str | None
+    ) -> str | NotReplayed | None:
+        """The result payload of a step recorded as succeeded, read as the service sent it.
+
+        The replay fast path: no model is built for it. ``NOT_REPLAYED`` unless the step is
+        recorded as ``SUCCEEDED`` with exactly this identity and no replay observer is set;
+        then ``match`` (the long way) decides, and raises on a mismatch, described in full.
+        """
+        recorded = self._ops.get(operation_id)
+        if recorded is None or replay_observer.get() is not None:
+            return NOT_REPLAYED
+        if recorded.__class__ is dict:
+            raw: dict[str, Any] = recorded
+            get = raw.get
+            # Equal as they stand in the common case; else compared as ``match`` does.
+            if (
+                get("Status") != "SUCCEEDED"
+                or get("Type") != "STEP"
+                or (get("SubType") != sub_type and (get("SubType") or None) != (sub_type or None))
+                or (get("Name") != name and (get("Name") or None) != (name or None))
+                or (
+                    get("ParentId") != parent_id
+                    and (get("ParentId") or None) != (parent_id or None)
+                )
+            ):
+                return NOT_REPLAYED
+            details = get("StepDetails")
+            return None if details is None else details.get("Result")
+        op: Operation = recorded  # type: ignore[assignment]
+        if (
+            op.status is not _SUCCEEDED
+            or op.type is not _STEP
+            or (op.sub_type or None) != (sub_type or None)
+            or (op.name or None) != (name or None)
+            or (op.parent_id or None) != (parent_id or None)
+        ):
+            return NOT_REPLAYED
+        return None if op.step_details is None else op.step_details.result
 
 
 def _describe_mismatch(recorded: Operation, identity: OperationIdentity) -> str:

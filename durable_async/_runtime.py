@@ -7,7 +7,7 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from durable_async._batcher import CheckpointBatcher
-from durable_async._identity import OperationIdentity
+from durable_async._identity import IdentityFields, OperationIdentity
 from durable_async._replay import OperationLog
 from durable_async._suspend import SuspensionMonitor
 from durable_async._tasks import TaskRegistry
@@ -74,7 +74,8 @@ class InvocationRuntime:
         self.tasks = tasks
         #: The coroutine of every operation called, to find those never awaited.
         self.warned_swallowed = False
-        self.issued: list[tuple[Coroutine[Any, Any, Any], OperationIdentity]] = []
+        #: (A replayed step gives its identity's fields as a plain tuple: cheaper to build.)
+        self.issued: list[tuple[Coroutine[Any, Any, Any], IdentityFields]] = []
 
     @property
     def limiter(self) -> anyio.CapacityLimiter:
@@ -100,7 +101,7 @@ class InvocationRuntime:
             state: Any = coro  # a native coroutine: cr_* are not in the Coroutine protocol
             if state.cr_frame is not None and not state.cr_running and not state.cr_suspended:
                 coro.close()
-                unawaited.append(identity)
+                unawaited.append(OperationIdentity(*identity))
         self.issued.clear()
         return unawaited
 

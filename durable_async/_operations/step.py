@@ -88,6 +88,11 @@ def recorded_failure(error: ErrorObject | None) -> Exception:
     return rebuild_failure(StepError, error)
 
 
+async def replayed_result(payload: str | None, operation_id: str) -> Any:
+    """What a step recorded as succeeded returns on replay (default encoding, no plugins)."""
+    return None if payload is None else deserialize_default(payload, operation_id)
+
+
 async def run_step(
     rt: InvocationRuntime,
     identity: OperationIdentity,

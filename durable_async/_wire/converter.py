@@ -221,6 +221,58 @@ def from_wire(data: Any, cls: type[T]) -> T:
     return converter.structure(data, cls)
 
 
+#: Epoch milliseconds ``datetime.fromtimestamp`` takes on every platform (1970 to 9999).
+_LATEST_MILLIS = 253_402_300_799_000
+_LAZY_TYPES = frozenset(OperationType._value2member_map_) - {OperationType.EXECUTION.value}
+_STATUSES = frozenset(OperationStatus._value2member_map_)
+#: Keys whose values ``structure_operation`` copies (or checks below): an operation with
+#: these alone needs no other check.
+_PLAIN_KEYS = frozenset(
+    {"Id", "Type", "SubType", "Status", "Name", "ParentId", "StepDetails"}
+    | {"StartTimestamp", "EndTimestamp"}
+)
+_CONVERTED_DETAILS = (
+    "ExecutionDetails",
+    "ContextDetails",
+    "WaitDetails",
+    "CallbackDetails",
+    "ChainedInvokeDetails",
+)
+
+
+def decodes_cleanly(raw: dict[str, Any]) -> bool:
+    """Whether structuring the service dict ``raw`` into an ``Operation`` cannot fail.
+
+    True for the common shape of a recorded operation (a string ID, a known type and
+    status other than EXECUTION, epoch-millisecond timestamps, step details without an
+    error): replay may then decode it when it reaches it, or never, and still know that the
+    event was well formed. Anything else is decoded at once, so its errors surface as before.
+    """
+    get = raw.get
+    try:
+        if get("Type") not in _LAZY_TYPES or get("Status") not in _STATUSES:
+            return False
+    except TypeError:  # unhashable
+        return False
+    if get("Id").__class__ is not str:
+        return False
+    start = get("StartTimestamp")
+    if start is not None and not (start.__class__ is int and 0 <= start <= _LATEST_MILLIS):
+        return False
+    end = get("EndTimestamp")
+    if end is not None and not (end.__class__ is int and 0 <= end <= _LATEST_MILLIS):
+        return False
+    details = get("StepDetails")
+    if details is not None and (
+        details.__class__ is not dict
+        or details.get("Error") is not None
+        or details.get("NextAttemptTimestamp") is not None
+    ):
+        return False
+    # Every other detail is converted field by field: those operations are decoded at once.
+    return raw.keys() <= _PLAIN_KEYS or all(get(key) is None for key in _CONVERTED_DETAILS)
+
+
 def operation_from_wire() -> Callable[[Any], Operation]:
     """The bare structure function for ``Operation``: the replay hot path skips dispatch."""
     hook = converter.get_structure_hook(Operation)
@@ -237,6 +289,7 @@ __all__ = [
     "Operation",
     "OperationUpdate",
     "converter",
+    "decodes_cleanly",
     "from_wire",
     "to_wire",
 ]

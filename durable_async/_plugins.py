@@ -42,6 +42,7 @@ changes an execution's outcome. With no plugin registered the SDK does no plugin
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import importlib
 import inspect
@@ -503,6 +504,17 @@ class PluginDispatcher:
             except Exception:
                 _logger.exception(
                     "instrumentation plugin %s raised in %s; ignored", _describe(plugin), hook
+                )
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the task running the hook is cancelled: that is not the plugin's
+                # The hook's own (a future it awaited was cancelled): a plugin failure like
+                # any other, or it would cancel the operation or the invocation it reports.
+                _logger.exception(
+                    "instrumentation plugin %s raised CancelledError in %s; ignored",
+                    _describe(plugin),
+                    hook,
                 )
 
 

@@ -274,6 +274,77 @@ async def test_a_raising_plugin_is_logged_and_changes_nothing(
     assert all(r.exc_info and "plugin broke" in str(r.exc_info[1]) for r in records)
 
 
+class Cancelling:
+    """Every hook raises CancelledError of its own: sync, or an async one awaiting a future
+    something else cancelled (an exporter's, say)."""
+
+    def __init__(self, asynchronous: bool) -> None:
+        self.asynchronous = asynchronous
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in plugins_module.HOOK_NAMES:
+            raise AttributeError(name)
+
+        def hook(info: Any) -> Any:
+            self.calls.append(name)
+            if not self.asynchronous:
+                raise asyncio.CancelledError
+
+            async def cancelled() -> None:
+                future = asyncio.get_running_loop().create_future()
+                future.cancel()
+                await future
+
+            return cancelled()
+
+        return hook
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+async def test_a_hook_raising_cancelled_error_is_logged_and_changes_nothing(
+    asynchronous: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    cancelling = Cancelling(asynchronous)
+    after = Recorder()
+
+    async def body(step: StepContext, name: str) -> str:
+        return name
+
+    @durable_execution(plugins=[cancelling, after])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        first = await ctx.step(body, "a", name="a")
+        await ctx.wait(1, name="pause")  # suspends: the wait's end is an outside one
+        return first + await ctx.step(body, "b", name="b")
+
+    with caplog.at_level(logging.ERROR, logger="durable_async.plugins"):
+        result = await LocalRunner(handler, MemoryBackend()).run()
+    assert (result.status.value, result.result, result.invocations) == ("SUCCEEDED", "ab", 2)
+    assert set(cancelling.calls) == set(plugins_module.HOOK_NAMES)
+    assert ("op-end", "pause", OperationStatus.SUCCEEDED, None, None) in after.events
+    assert after.events[-1] == ("invocation-end", InvocationStatus.SUCCEEDED)
+    records = [r for r in caplog.records if r.name == "durable_async.plugins"]
+    assert len(records) == len(cancelling.calls)
+    assert all(r.exc_info and r.exc_info[0] is asyncio.CancelledError for r in records)
+
+
+async def test_cancelling_the_task_running_a_hook_still_cancels_it() -> None:
+    entered = asyncio.Event()
+
+    class Stuck:
+        async def on_operation_end(self, info: Any) -> None:
+            entered.set()
+            await asyncio.Event().wait()
+
+    start_info = InvocationStartInfo(execution_arn="arn", request_id=None, is_first_invocation=True)
+    dispatcher = plugins_module.PluginDispatcher([Stuck()], start_info)
+    task = asyncio.ensure_future(dispatcher.emit("on_operation_end", None))
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def test_async_hooks_are_awaited_before_the_handler_runs() -> None:
     order: list[str] = []
 

@@ -57,6 +57,7 @@ import attrs
 from durable_async._error_wire import error_object
 from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
+from durable_async._operations._common import RunningBody, running_body
 from durable_async._wire.converter import from_wire
 from durable_async._wire.enums import OperationStatus, OperationType
 from durable_async._wire.models import ErrorObject, Operation
@@ -495,8 +496,22 @@ class PluginDispatcher:
         return False
 
     async def emit(self, hook: str, info: object) -> None:
-        """Call ``hook`` on every plugin in registration order; log what they raise."""
-        for plugin, method in self._hooks.get(hook, ()):
+        """Call ``hook`` on every plugin in registration order; log what they raise.
+
+        Durable operations called while a hook runs raise ``ValidationError``.
+        """
+        hooked = self._hooks.get(hook)
+        if hooked is None:
+            return
+        guard = running_body.set(RunningBody(hook, plugin_hook=True))
+        try:
+            await self._call(hook, hooked, info)
+        finally:
+            running_body.reset(guard)
+
+    @staticmethod
+    async def _call(hook: str, hooked: list[tuple[object, Any]], info: object) -> None:
+        for plugin, method in hooked:
             try:
                 result = method(info)
                 if inspect.isawaitable(result):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
@@ -32,6 +34,8 @@ from durable_async import (
     UserFunctionEndInfo,
     UserFunctionOutcome,
     UserFunctionStartInfo,
+    ValidationError,
+    WaitForConditionDecision,
     create_retry_strategy,
     current_context,
     durable_execution,
@@ -345,6 +349,60 @@ async def test_cancelling_the_task_running_a_hook_still_cancels_it() -> None:
         await task
 
 
+class Meddling:
+    """Tries to start a durable operation from every hook, with the context it can reach
+    (``current_context()``) or one it kept from an earlier hook."""
+
+    def __init__(self) -> None:
+        self.ctx: DurableContext | None = None
+        self.refused: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in plugins_module.HOOK_NAMES:
+            raise AttributeError(name)
+
+        async def hook(info: Any) -> None:
+            # The invocation's own hooks and the checkpoint flush run outside the handler.
+            with contextlib.suppress(RuntimeError):
+                self.ctx = current_context()
+            if self.ctx is None:
+                return
+            try:
+                await self.ctx.step(lambda step: "sneaked", name=f"from {name}")
+            except ValidationError:
+                self.refused.append(name)
+                raise
+
+        return hook
+
+
+async def test_hooks_cannot_start_durable_operations() -> None:
+    # An operation a hook started would shift the IDs of the handler's own (hooks do not
+    # fire for replayed history), and one started from on_operation_change would wait for
+    # the checkpoint flush that is running the hook.
+    meddling = Meddling()
+
+    async def body(step: StepContext, name: str) -> str:
+        return name
+
+    @durable_execution(plugins=[meddling])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        first = await ctx.step(body, "a", name="a")
+        await ctx.wait(1, name="pause")
+        return first + await ctx.step(body, "b", name="b")
+
+    result = await asyncio.wait_for(LocalRunner(handler, MemoryBackend()).run(), 30)
+    assert (result.status.value, result.result, result.invocations) == ("SUCCEEDED", "ab", 2)
+    assert [op.name for op in result.operations if op.type is not OperationType.EXECUTION] == [
+        "a",
+        "pause",
+        "b",
+    ]
+    assert {"on_operation_start", "on_operation_end", "on_operation_change"} <= set(
+        meddling.refused
+    )
+
+
 async def test_async_hooks_are_awaited_before_the_handler_runs() -> None:
     order: list[str] = []
 
@@ -498,3 +556,32 @@ async def test_no_plugin_means_no_dispatcher(monkeypatch: pytest.MonkeyPatch) ->
     result = await LocalRunner(handler, MemoryBackend()).run()
     assert result.result == "x"
     assert seen == [None, None]
+
+
+async def test_no_plugin_means_no_hooks_around_child_bodies_and_condition_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import durable_async._operations._common as common
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("body hooks were built with no plugin registered")
+
+    # A large map runs a child body per item: without plugins they must cost nothing new.
+    monkeypatch.setattr(common, "BodyHooks", refuse)
+
+    async def item(ctx: DurableContext, value: int, index: int, items: Sequence[int]) -> int:
+        return value * 2
+
+    def stop(state: int, attempt: int) -> WaitForConditionDecision:
+        return WaitForConditionDecision.stop_polling()
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> list[Any]:
+        doubled = await ctx.map([1, 2], item, name="double")
+        state = await ctx.wait_for_condition(
+            lambda state, check: state + 1, initial_state=0, strategy=stop, name="cond"
+        )
+        return [*doubled.get_results(), state]
+
+    result = await LocalRunner(handler, MemoryBackend()).run()
+    assert result.result == [2, 4, 1]

@@ -21,8 +21,10 @@ Hooks (all optional; define only what you need):
     checkpoint), or one another party ended (a wait that elapsed, a callback answered, a
     chained invoke that finished), either in a checkpoint response during the invocation
     or, for what ended while the execution was suspended (the invocation input's
-    ``UpdatedOperationIds``), when replay first reaches it (``is_replayed`` is False). An
-    operation replayed from terminal history an earlier invocation saw is not reported.
+    ``UpdatedOperationIds``), when replay first reaches it (``is_replayed`` is False), or
+    as the invocation ends if replay never does (it skips a finished child context, such
+    as a race whose loser ended later). An operation replayed from terminal history an
+    earlier invocation saw is not reported.
 ``on_operation_change(OperationChangeInfo)``
     After a checkpoint response that changed some operation's status: the changed ones
     and the whole operation map (both by ID). It runs in the checkpoint flush task, so the
@@ -340,7 +342,7 @@ class PluginDispatcher:
     Exists only when a plugin is registered; call sites check ``rt.plugins is not None``.
     """
 
-    __slots__ = ("_hooks", "_log", "_updated", "start_info")
+    __slots__ = ("_ended", "_hooks", "_log", "_updated", "start_info")
 
     def __init__(
         self,
@@ -354,7 +356,18 @@ class PluginDispatcher:
         self._log = log
         #: Operations changed while the execution was suspended whose end (if they ended)
         #: is still to be reported: each leaves the set when it is.
-        self._updated = set(updated_operation_ids)
+        updated = tuple(updated_operation_ids)
+        self._updated = set(updated)
+        #: Of those, the ones already ended as the invocation starts, in the input's order:
+        #: what is left of them unreported when it ends, replay never reached.
+        self._ended = tuple(
+            op.id
+            for op_id in updated
+            if log is not None
+            and (op := log.get(op_id)) is not None
+            and op.status.is_terminal
+            and op.type is not OperationType.EXECUTION
+        )
         plugins: list[object] = []
         for entry in entries:
             if not _is_factory(entry):
@@ -406,8 +419,10 @@ class PluginDispatcher:
         try:
             output = await run()
         except BaseException as exc:
+            await self._unreached_updates()
             await self.emit("on_invocation_end", self._end_info(InvocationStatus.RETRY, exc))
             raise
+        await self._unreached_updates()
         error = output.get("Error")
         await self.emit(
             "on_invocation_end",
@@ -477,6 +492,20 @@ class PluginDispatcher:
             return
         if operation.status.is_terminal and operation.type is not OperationType.EXECUTION:
             await self.emit("on_operation_end", OperationEndInfo.from_operation(operation))
+
+    async def _unreached_updates(self) -> None:
+        """Report the ends listed as updated that replay never reached, as the invocation ends.
+
+        Replay skips a finished child context, so an operation inside it that another party
+        ended later (a race's loser, a branch a completion policy left behind) is reached by
+        no invocation; the next input does not list it again.
+        """
+        if self._log is None or "on_operation_end" not in self._hooks:
+            return
+        for operation_id in self._ended:
+            operation = self._log.get(operation_id)
+            if operation is not None and operation_id in self._updated:
+                await self.replayed(operation)
 
     def merge_watcher(self) -> MergeWatcher | None:
         """What the batcher tells of each checkpoint response, if a plugin wants it."""

@@ -60,6 +60,7 @@ from durable_async._error_wire import error_object
 from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._operations._common import RunningBody, running_body
+from durable_async._tasks import current_task_info
 from durable_async._wire.converter import from_wire
 from durable_async._wire.enums import OperationStatus, OperationType
 from durable_async._wire.models import ErrorObject, Operation
@@ -527,15 +528,20 @@ class PluginDispatcher:
     async def emit(self, hook: str, info: object) -> None:
         """Call ``hook`` on every plugin in registration order; log what they raise.
 
-        Durable operations called while a hook runs raise ``ValidationError``.
+        Durable operations called while a hook runs raise ``ValidationError``, and a task
+        a hook creates is the plugin's, not the invocation's: the invocation neither waits
+        for it before suspending (a plugin's background loop would hold it until Lambda's
+        timeout) nor cancels it.
         """
         hooked = self._hooks.get(hook)
         if hooked is None:
             return
         guard = running_body.set(RunningBody(hook, plugin_hook=True))
+        outside = current_task_info.set(None)
         try:
             await self._call(hook, hooked, info)
         finally:
+            current_task_info.reset(outside)
             running_body.reset(guard)
 
     @staticmethod

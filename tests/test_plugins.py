@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Sequence
 from importlib import metadata
@@ -40,6 +41,7 @@ from durable_async import (
     current_context,
     durable_execution,
 )
+from durable_async._tasks import cancel_and_settle
 from durable_async.testing import LocalRunner, MemoryBackend
 
 pytestmark = pytest.mark.anyio
@@ -401,6 +403,43 @@ async def test_hooks_cannot_start_durable_operations() -> None:
     assert {"on_operation_start", "on_operation_end", "on_operation_change"} <= set(
         meddling.refused
     )
+
+
+async def test_a_task_a_hook_creates_does_not_hold_the_invocation_s_suspension() -> None:
+    spawned: list[asyncio.Task[None]] = []
+
+    class Background:
+        """Starts a background loop (an exporter's, say) from operation hooks."""
+
+        def _spawn(self) -> None:
+            async def export_periodically() -> None:
+                for _ in itertools.count():
+                    await asyncio.sleep(3600)
+
+            spawned.append(asyncio.get_running_loop().create_task(export_periodically()))
+
+        def on_operation_start(self, info: Any) -> None:
+            self._spawn()
+
+        def on_user_function_start(self, info: Any) -> None:
+            self._spawn()
+
+    async def body(step: StepContext) -> str:
+        return "a"
+
+    @durable_execution(plugins=[Background()])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        first = await ctx.step(body, name="a")
+        await ctx.wait(1, name="pause")  # must suspend although the plugin's loops run
+        return first
+
+    try:
+        result = await asyncio.wait_for(LocalRunner(handler, MemoryBackend()).run(), 30)
+        assert (result.status.value, result.result, result.invocations) == ("SUCCEEDED", "a", 2)
+        assert spawned
+        assert not any(task.done() for task in spawned)  # the plugin's to end
+    finally:
+        await cancel_and_settle(spawned)
 
 
 async def test_async_hooks_are_awaited_before_the_handler_runs() -> None:

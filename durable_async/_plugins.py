@@ -36,7 +36,8 @@ Hooks (all optional; define only what you need):
 
 Operation infos carry the service's ``start_time`` / ``end_time`` and the serialized
 ``result`` once the service has recorded them (``None`` before that, as for a pipelined
-step whose result is still in flight).
+step whose result is still in flight); attempt infos carry the wall-clock start and end of
+that run of user code instead, as AWS's do.
 
 A hook that raises is logged on ``durable_async.plugins`` and ignored: a plugin never
 changes an execution's outcome. With no plugin registered the SDK does no plugin work.
@@ -56,6 +57,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from durable_async._clock import utc_now
 from durable_async._error_wire import error_object
 from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
@@ -122,6 +124,8 @@ class InvocationStartInfo:
     request_id: str | None
     #: True when the execution has no recorded operation yet (besides itself).
     is_first_invocation: bool
+    #: When the execution started (its EXECUTION operation's start), as AWS's SDK has it.
+    execution_start_time: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -129,6 +133,7 @@ class InvocationEndInfo:
     execution_arn: str
     request_id: str | None
     is_first_invocation: bool
+    execution_start_time: datetime | None = None
     #: What the invocation reported to Lambda, or RETRY when it raised.
     status: InvocationStatus
     error: ErrorObject | None = None
@@ -343,7 +348,7 @@ class PluginDispatcher:
     Exists only when a plugin is registered; call sites check ``rt.plugins is not None``.
     """
 
-    __slots__ = ("_ended", "_hooks", "_log", "_updated", "start_info")
+    __slots__ = ("_attempt_starts", "_ended", "_hooks", "_log", "_updated", "start_info")
 
     def __init__(
         self,
@@ -369,6 +374,8 @@ class PluginDispatcher:
             and op.status.is_terminal
             and op.type is not OperationType.EXECUTION
         )
+        #: When each run of user code in progress started, by operation ID and attempt.
+        self._attempt_starts: dict[tuple[str, int | None], datetime] = {}
         plugins: list[object] = []
         for entry in entries:
             if not _is_factory(entry):
@@ -401,10 +408,12 @@ class PluginDispatcher:
         updated_operation_ids: Iterable[str] = (),
     ) -> PluginDispatcher:
         """The dispatcher of one invocation of the execution ``arn``."""
+        execution = log.execution if log is not None else None
         start = InvocationStartInfo(
             execution_arn=arn,
             request_id=getattr(lambda_context, "aws_request_id", None),
             is_first_invocation=first,
+            execution_start_time=execution.start_timestamp if execution is not None else None,
         )
         return cls(entries, start, log, updated_operation_ids)
 
@@ -442,6 +451,7 @@ class PluginDispatcher:
             execution_arn=start.execution_arn,
             request_id=start.request_id,
             is_first_invocation=start.is_first_invocation,
+            execution_start_time=start.execution_start_time,
             status=status,
             error=error_object(error) if isinstance(error, BaseException) else error,
         )
@@ -464,6 +474,8 @@ class PluginDispatcher:
         """Build an operation info of ``info_type`` for ``identity`` and emit ``hook``."""
         if hook not in self._hooks:
             return
+        if issubclass(info_type, UserFunctionStartInfo | UserFunctionEndInfo):
+            self._time_attempt(info_type, identity.id, attempt, extra)
         recorded = self._log.get(identity.id) if self._log is not None else None
         if recorded is not None:
             extra.setdefault("start_time", recorded.start_timestamp)
@@ -481,6 +493,26 @@ class PluginDispatcher:
             **extra,
         )
         await self.emit(hook, info)
+
+    def _time_attempt(
+        self,
+        info_type: type[OperationInfo],
+        operation_id: str,
+        attempt: int | None,
+        extra: dict[str, Any],
+    ) -> None:
+        """Give a run of user code its own wall-clock times, as AWS's attempt infos have.
+
+        The operation's recorded times would be the same for every attempt of a step.
+        """
+        now = utc_now()
+        key = (operation_id, attempt)
+        if info_type is UserFunctionStartInfo:
+            self._attempt_starts[key] = now
+            extra.update(start_time=now, end_time=None)
+        else:
+            extra.update(start_time=self._attempt_starts.pop(key, None), end_time=now)
+        extra.setdefault("result", None)
 
     async def replayed(self, operation: Operation) -> None:
         """Report the end of ``operation``, reached by replay, if it ended while suspended.

@@ -243,13 +243,13 @@ class _Coordinator:
         rt = ctx._rt
         branch_id = operation_id(self._batch_id, index)
         if self._config.nesting is NestingType.FLAT:
+            # No operation of its own to say whether it ran before: its first one does.
+            replayed = rt.log.get(operation_id(branch_id, 1)) is not None
             virtual = DurableContext(
-                rt, parent_id=self._batch_id, prefix=branch_id, replaying=ctx.is_replaying
+                rt, parent_id=self._batch_id, prefix=branch_id, replaying=replayed
             )
-            # No operation of its own, but user code all the same: its runs are reported
-            # as a nested branch's are (attempt 1 on the first, None when it runs again,
-            # known by its first operation being recorded).
-            replayed = rt.plugins is not None and rt.log.get(operation_id(branch_id, 1)) is not None
+            # User code all the same: its runs are reported as a nested branch's are
+            # (attempt 1 on the first, None when it runs again).
             hooks = body_hooks(
                 rt,
                 OperationIdentity(

@@ -51,7 +51,7 @@ from durable_async._serdes import (
     SerDes,
     SerDesContext,
 )
-from durable_async._wire.enums import OperationStatus, OperationType
+from durable_async._wire.enums import OperationStatus, OperationSubType, OperationType
 
 if _TYPE_CHECKING:
     from durable_async._batch import BatchItem, BatchItemStatus, BatchResult
@@ -171,6 +171,7 @@ __all__ = [
     "UserFunctionOutcome",
     "UserFunctionStartInfo",
     "OperationStatus",
+    "OperationSubType",
     "OperationType",
     "AioBotocoreClient",
     "BackendError",

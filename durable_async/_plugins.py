@@ -21,8 +21,10 @@ Hooks (all optional; define only what you need):
     checkpoint), or one another party ended (a wait that elapsed, a callback answered, a
     chained invoke that finished), either in a checkpoint response during the invocation
     or, for what ended while the execution was suspended (the invocation input's
-    ``UpdatedOperationIds``), when replay first reaches it (``is_replayed`` is False). An
-    operation replayed from terminal history an earlier invocation saw is not reported.
+    ``UpdatedOperationIds``), when replay first reaches it (``is_replayed`` is False), or
+    as the invocation ends if replay never does (it skips a finished child context, such
+    as a race whose loser ended later). An operation replayed from terminal history an
+    earlier invocation saw is not reported.
 ``on_operation_change(OperationChangeInfo)``
     After a checkpoint response that changed some operation's status: the changed ones
     and the whole operation map (both by ID). It runs in the checkpoint flush task, so the
@@ -34,7 +36,8 @@ Hooks (all optional; define only what you need):
 
 Operation infos carry the service's ``start_time`` / ``end_time`` and the serialized
 ``result`` once the service has recorded them (``None`` before that, as for a pipelined
-step whose result is still in flight).
+step whose result is still in flight); attempt infos carry the wall-clock start and end of
+that run of user code instead, as AWS's do.
 
 A hook that raises is logged on ``durable_async.plugins`` and ignored: a plugin never
 changes an execution's outcome. With no plugin registered the SDK does no plugin work.
@@ -42,6 +45,7 @@ changes an execution's outcome. With no plugin registered the SDK does no plugin
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import importlib
 import inspect
@@ -53,9 +57,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
+from durable_async._clock import utc_now
 from durable_async._error_wire import error_object
 from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
+from durable_async._operations._common import RunningBody, running_body
+from durable_async._tasks import current_task_info
 from durable_async._wire.converter import from_wire
 from durable_async._wire.enums import OperationStatus, OperationType
 from durable_async._wire.models import ErrorObject, Operation
@@ -117,6 +124,8 @@ class InvocationStartInfo:
     request_id: str | None
     #: True when the execution has no recorded operation yet (besides itself).
     is_first_invocation: bool
+    #: When the execution started (its EXECUTION operation's start), as AWS's SDK has it.
+    execution_start_time: datetime | None = None
 
 
 @attrs.frozen(kw_only=True)
@@ -124,6 +133,7 @@ class InvocationEndInfo:
     execution_arn: str
     request_id: str | None
     is_first_invocation: bool
+    execution_start_time: datetime | None = None
     #: What the invocation reported to Lambda, or RETRY when it raised.
     status: InvocationStatus
     error: ErrorObject | None = None
@@ -338,7 +348,7 @@ class PluginDispatcher:
     Exists only when a plugin is registered; call sites check ``rt.plugins is not None``.
     """
 
-    __slots__ = ("_hooks", "_log", "_updated", "start_info")
+    __slots__ = ("_attempt_starts", "_ended", "_hooks", "_log", "_updated", "start_info")
 
     def __init__(
         self,
@@ -352,7 +362,20 @@ class PluginDispatcher:
         self._log = log
         #: Operations changed while the execution was suspended whose end (if they ended)
         #: is still to be reported: each leaves the set when it is.
-        self._updated = set(updated_operation_ids)
+        updated = tuple(updated_operation_ids)
+        self._updated = set(updated)
+        #: Of those, the ones already ended as the invocation starts, in the input's order:
+        #: what is left of them unreported when it ends, replay never reached.
+        self._ended = tuple(
+            op.id
+            for op_id in updated
+            if log is not None
+            and (op := log.get(op_id)) is not None
+            and op.status.is_terminal
+            and op.type is not OperationType.EXECUTION
+        )
+        #: When each run of user code in progress started, by operation ID and attempt.
+        self._attempt_starts: dict[tuple[str, int | None], datetime] = {}
         plugins: list[object] = []
         for entry in entries:
             if not _is_factory(entry):
@@ -385,10 +408,12 @@ class PluginDispatcher:
         updated_operation_ids: Iterable[str] = (),
     ) -> PluginDispatcher:
         """The dispatcher of one invocation of the execution ``arn``."""
+        execution = log.execution if log is not None else None
         start = InvocationStartInfo(
             execution_arn=arn,
             request_id=getattr(lambda_context, "aws_request_id", None),
             is_first_invocation=first,
+            execution_start_time=execution.start_timestamp if execution is not None else None,
         )
         return cls(entries, start, log, updated_operation_ids)
 
@@ -404,8 +429,10 @@ class PluginDispatcher:
         try:
             output = await run()
         except BaseException as exc:
+            await self._unreached_updates()
             await self.emit("on_invocation_end", self._end_info(InvocationStatus.RETRY, exc))
             raise
+        await self._unreached_updates()
         error = output.get("Error")
         await self.emit(
             "on_invocation_end",
@@ -424,6 +451,7 @@ class PluginDispatcher:
             execution_arn=start.execution_arn,
             request_id=start.request_id,
             is_first_invocation=start.is_first_invocation,
+            execution_start_time=start.execution_start_time,
             status=status,
             error=error_object(error) if isinstance(error, BaseException) else error,
         )
@@ -446,6 +474,8 @@ class PluginDispatcher:
         """Build an operation info of ``info_type`` for ``identity`` and emit ``hook``."""
         if hook not in self._hooks:
             return
+        if issubclass(info_type, UserFunctionStartInfo | UserFunctionEndInfo):
+            self._time_attempt(info_type, identity.id, attempt, extra)
         recorded = self._log.get(identity.id) if self._log is not None else None
         if recorded is not None:
             extra.setdefault("start_time", recorded.start_timestamp)
@@ -464,6 +494,26 @@ class PluginDispatcher:
         )
         await self.emit(hook, info)
 
+    def _time_attempt(
+        self,
+        info_type: type[OperationInfo],
+        operation_id: str,
+        attempt: int | None,
+        extra: dict[str, Any],
+    ) -> None:
+        """Give a run of user code its own wall-clock times, as AWS's attempt infos have.
+
+        The operation's recorded times would be the same for every attempt of a step.
+        """
+        now = utc_now()
+        key = (operation_id, attempt)
+        if info_type is UserFunctionStartInfo:
+            self._attempt_starts[key] = now
+            extra.update(start_time=now, end_time=None)
+        else:
+            extra.update(start_time=self._attempt_starts.pop(key, None), end_time=now)
+        extra.setdefault("result", None)
+
     async def replayed(self, operation: Operation) -> None:
         """Report the end of ``operation``, reached by replay, if it ended while suspended.
 
@@ -475,6 +525,20 @@ class PluginDispatcher:
             return
         if operation.status.is_terminal and operation.type is not OperationType.EXECUTION:
             await self.emit("on_operation_end", OperationEndInfo.from_operation(operation))
+
+    async def _unreached_updates(self) -> None:
+        """Report the ends listed as updated that replay never reached, as the invocation ends.
+
+        Replay skips a finished child context, so an operation inside it that another party
+        ended later (a race's loser, a branch a completion policy left behind) is reached by
+        no invocation; the next input does not list it again.
+        """
+        if self._log is None or "on_operation_end" not in self._hooks:
+            return
+        for operation_id in self._ended:
+            operation = self._log.get(operation_id)
+            if operation is not None and operation_id in self._updated:
+                await self.replayed(operation)
 
     def merge_watcher(self) -> MergeWatcher | None:
         """What the batcher tells of each checkpoint response, if a plugin wants it."""
@@ -494,8 +558,27 @@ class PluginDispatcher:
         return False
 
     async def emit(self, hook: str, info: object) -> None:
-        """Call ``hook`` on every plugin in registration order; log what they raise."""
-        for plugin, method in self._hooks.get(hook, ()):
+        """Call ``hook`` on every plugin in registration order; log what they raise.
+
+        Durable operations called while a hook runs raise ``ValidationError``, and a task
+        a hook creates is the plugin's, not the invocation's: the invocation neither waits
+        for it before suspending (a plugin's background loop would hold it until Lambda's
+        timeout) nor cancels it.
+        """
+        hooked = self._hooks.get(hook)
+        if hooked is None:
+            return
+        guard = running_body.set(RunningBody(hook, plugin_hook=True))
+        outside = current_task_info.set(None)
+        try:
+            await self._call(hook, hooked, info)
+        finally:
+            current_task_info.reset(outside)
+            running_body.reset(guard)
+
+    @staticmethod
+    async def _call(hook: str, hooked: list[tuple[object, Any]], info: object) -> None:
+        for plugin, method in hooked:
             try:
                 result = method(info)
                 if inspect.isawaitable(result):
@@ -503,6 +586,17 @@ class PluginDispatcher:
             except Exception:
                 _logger.exception(
                     "instrumentation plugin %s raised in %s; ignored", _describe(plugin), hook
+                )
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # the task running the hook is cancelled: that is not the plugin's
+                # The hook's own (a future it awaited was cancelled): a plugin failure like
+                # any other, or it would cancel the operation or the invocation it reports.
+                _logger.exception(
+                    "instrumentation plugin %s raised CancelledError in %s; ignored",
+                    _describe(plugin),
+                    hook,
                 )
 
 

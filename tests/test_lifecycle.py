@@ -278,6 +278,7 @@ EXPECTED_ALL = [
     "UserFunctionOutcome",
     "UserFunctionStartInfo",
     "OperationStatus",
+    "OperationSubType",
     "OperationType",
     "AioBotocoreClient",
     "BackendError",

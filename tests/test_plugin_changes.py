@@ -469,3 +469,68 @@ async def test_updated_ids_the_code_never_reaches_report_nothing() -> None:
     output = await handler.invoke_async(event, client=runner.backend)
     assert output["Status"] == "SUCCEEDED"
     assert ends.ends == [("pause", "WAIT", "SUCCEEDED", False)]
+
+
+async def test_an_end_inside_a_finished_race_is_reported_before_the_invocation_ends() -> None:
+    # The race's loser elapses while the execution is suspended; replay skips the finished
+    # race, so it never reaches the loser: its end is reported as the invocation ends.
+    records: list[tuple[Any, ...]] = []
+
+    class Hooks:
+        def on_invocation_start(self, info: Any) -> None:
+            records.append(("invocation",))
+
+        def on_invocation_end(self, info: Any) -> None:
+            records.append(("invocation-end", info.status))
+
+        def on_operation_end(self, info: Any) -> None:
+            if info.operation_type is OperationType.WAIT:
+                records.append(("end", info.name, info.status, info.is_replayed))
+
+    @durable_execution(plugins=[Hooks()])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        await ctx.race(ctx.wait(1, name="quick"), ctx.wait(5, name="loser"), name="race")
+        await ctx.wait(10, name="after")
+        return "done"
+
+    result = await LocalRunner(handler).run()
+    assert result.result == "done"
+    assert result.invocations == 4
+    succeeded = OperationStatus.SUCCEEDED
+    assert records[records.index(("end", "quick", succeeded, False)) + 1 :] == [
+        ("invocation-end", "PENDING"),
+        ("invocation",),  # the loser elapsed: the code never reaches it
+        ("end", "loser", succeeded, False),
+        ("invocation-end", "PENDING"),
+        ("invocation",),
+        ("end", "after", succeeded, False),
+        ("invocation-end", "SUCCEEDED"),
+    ]
+
+
+async def test_ends_on_later_pages_of_a_response_or_the_input_are_reported_once() -> None:
+    # One operation a page: the answer reaches the SDK on a later page of a checkpoint
+    # response, and the elapsed wait on a later page of the next invocation's input.
+    ends = Ends()
+    backend = MemoryBackend(page_size=1)
+
+    @durable_execution(plugins=[ends])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        callback = await ctx.create_callback(name="approval")
+
+        async def answer(step: StepContext) -> None:
+            backend.complete_callback(callback.callback_id, '"yes"')
+
+        await ctx.step(answer, name="answer")
+        await ctx.step(greet, "after", name="after")
+        await ctx.wait(1, name="pause")
+        await callback.result()
+        return "done"
+
+    result = await LocalRunner(handler, backend).run()
+    assert result.status == "SUCCEEDED"
+    assert len(backend.state_calls) > 2  # both the responses and the input were paged
+    assert [e for e in ends.ends if e[0] in ("approval", "pause")] == [
+        ("approval", "CALLBACK", "SUCCEEDED", False),
+        ("pause", "WAIT", "SUCCEEDED", False),
+    ]

@@ -14,6 +14,7 @@ import pytest
 from durable_async import (
     DurableContext,
     Duration,
+    NestingType,
     ParallelConfig,
     RetryPresets,
     RetryStrategyConfig,
@@ -23,6 +24,7 @@ from durable_async import (
     create_retry_strategy,
     durable_execution,
 )
+from durable_async._identity import operation_id
 from durable_async.testing import LocalRunner
 
 pytestmark = pytest.mark.anyio
@@ -125,6 +127,42 @@ async def test_10_12_parallel_branches_report_their_function_s_start_and_end() -
         ("fn-end", b0, parallel, 1, "SUCCEEDED"),
         ("fn-start", b1, parallel, 1),
         ("fn-end", b1, parallel, 1, "SUCCEEDED"),
+    ]
+
+
+async def test_flat_branches_report_their_function_s_start_and_end_too() -> None:
+    # A FLAT branch has no CONTEXT operation of its own, but its body is user code all the
+    # same (AWS's SDK wraps it like a nested one): first run attempt 1, then None.
+    records = Records()
+
+    async def branch0(ctx: DurableContext) -> str:
+        return await ctx.step(greet, "zero", name="zero")
+
+    async def branch1(ctx: DurableContext) -> str:
+        await ctx.wait(1, name="pause")
+        return "one"
+
+    @durable_execution(plugins=[records])
+    async def handler(event: Any, ctx: DurableContext) -> list[Any]:
+        config = ParallelConfig(max_concurrency=1, nesting=NestingType.FLAT)
+        batch = await ctx.parallel([branch0, branch1], name="flat", config=config)
+        return batch.get_results()
+
+    result = await LocalRunner(handler).run()
+    assert result.result == ["Hello, zero!", "one"]
+    flat = ids(result)["flat"]
+    b0, b1 = operation_id(flat, 0), operation_id(flat, 1)
+    assert b0 not in {op.id for op in result.operations}  # virtual: never recorded
+    branch_events = [r for r in records.hooks("fn-start", "fn-end") if r[1] in (b0, b1)]
+    assert branch_events == [
+        ("fn-start", b0, flat, 1),
+        ("fn-end", b0, flat, 1, "SUCCEEDED"),
+        ("fn-start", b1, flat, 1),
+        ("fn-end", b1, flat, 1, "INCOMPLETE"),  # suspended on its wait
+        ("fn-start", b0, flat, None),  # the next invocation runs both again
+        ("fn-end", b0, flat, None, "SUCCEEDED"),
+        ("fn-start", b1, flat, None),
+        ("fn-end", b1, flat, None, "SUCCEEDED"),
     ]
 
 

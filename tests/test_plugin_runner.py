@@ -108,3 +108,56 @@ async def test_a_wait_the_runner_ended_is_reported_once_in_the_next_invocation(
     # Its start is a change; its end came between invocations, in no response.
     pause = [change for change in recorder.changes if change[1] == "pause"]
     assert pause == [(True, "pause", OperationStatus.STARTED, True)]
+
+
+async def test_a_callback_answered_during_an_invocation_ends_once_across_invocations(
+    dex_runner: DexRunner,
+) -> None:
+    # A checkpoint response carries the answer; the next input must not make it news again.
+    recorder = Recorder()
+
+    @durable_execution(plugins=[recorder])
+    async def workflow(event: Any, ctx: DurableContext) -> str:
+        callback = await ctx.create_callback(name="approval")
+
+        async def answer(step: StepContext) -> None:
+            async with get_session().create_client(
+                "lambda", endpoint_url=dex_runner.url, region_name=REGION
+            ) as lam:
+                await lam.send_durable_execution_callback_success(
+                    CallbackId=callback.callback_id, Result=b'"yes"'
+                )
+
+        await ctx.step(answer, name="answer")
+        await ctx.step(greet, "Ada", name="greet")  # its response carries the answer
+        await ctx.wait(1, name="pause")
+        return str(await callback.result())
+
+    client = AioBotocoreClient(endpoint_url=dex_runner.url, region_name=REGION)
+
+    async def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        return await workflow.invoke_async(event, None, client=client)
+
+    try:
+        async with (
+            InvokeEndpoint({"workflow": invoke}) as endpoint,
+            get_session().create_client(
+                "lambda", endpoint_url=dex_runner.url, region_name=REGION
+            ) as lam,
+        ):
+            arn = await asyncio.to_thread(
+                dex_runner.start_execution, "workflow", None, lambda_endpoint=endpoint.url
+            )
+            described = await wait_terminal(lam, arn)
+    finally:
+        await client.aclose()
+
+    assert endpoint.errors == []
+    assert described["Status"] == "SUCCEEDED", described
+    events = [event for _, event, _ in endpoint.invocations]
+    assert len(events) == 2
+    assert events[1].get("UpdatedOperationIds") == [operation_id(None, 4)]  # the wait only
+    succeeded = OperationStatus.SUCCEEDED
+    assert [end for end in recorder.ends if end[0] == "approval"] == [
+        ("approval", succeeded, False, True)  # from the response, in the first invocation
+    ]

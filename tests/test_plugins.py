@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
+from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
@@ -32,10 +35,13 @@ from durable_async import (
     UserFunctionEndInfo,
     UserFunctionOutcome,
     UserFunctionStartInfo,
+    ValidationError,
+    WaitForConditionDecision,
     create_retry_strategy,
     current_context,
     durable_execution,
 )
+from durable_async._tasks import cancel_and_settle
 from durable_async.testing import LocalRunner, MemoryBackend
 
 pytestmark = pytest.mark.anyio
@@ -274,6 +280,168 @@ async def test_a_raising_plugin_is_logged_and_changes_nothing(
     assert all(r.exc_info and "plugin broke" in str(r.exc_info[1]) for r in records)
 
 
+class Cancelling:
+    """Every hook raises CancelledError of its own: sync, or an async one awaiting a future
+    something else cancelled (an exporter's, say)."""
+
+    def __init__(self, asynchronous: bool) -> None:
+        self.asynchronous = asynchronous
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in plugins_module.HOOK_NAMES:
+            raise AttributeError(name)
+
+        def hook(info: Any) -> Any:
+            self.calls.append(name)
+            if not self.asynchronous:
+                raise asyncio.CancelledError
+
+            async def cancelled() -> None:
+                future = asyncio.get_running_loop().create_future()
+                future.cancel()
+                await future
+
+            return cancelled()
+
+        return hook
+
+
+@pytest.mark.parametrize("asynchronous", [False, True], ids=["sync", "async"])
+async def test_a_hook_raising_cancelled_error_is_logged_and_changes_nothing(
+    asynchronous: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    cancelling = Cancelling(asynchronous)
+    after = Recorder()
+
+    async def body(step: StepContext, name: str) -> str:
+        return name
+
+    @durable_execution(plugins=[cancelling, after])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        first = await ctx.step(body, "a", name="a")
+        await ctx.wait(1, name="pause")  # suspends: the wait's end is an outside one
+        return first + await ctx.step(body, "b", name="b")
+
+    with caplog.at_level(logging.ERROR, logger="durable_async.plugins"):
+        result = await LocalRunner(handler, MemoryBackend()).run()
+    assert (result.status.value, result.result, result.invocations) == ("SUCCEEDED", "ab", 2)
+    assert set(cancelling.calls) == set(plugins_module.HOOK_NAMES)
+    assert ("op-end", "pause", OperationStatus.SUCCEEDED, None, None) in after.events
+    assert after.events[-1] == ("invocation-end", InvocationStatus.SUCCEEDED)
+    records = [r for r in caplog.records if r.name == "durable_async.plugins"]
+    assert len(records) == len(cancelling.calls)
+    assert all(r.exc_info and r.exc_info[0] is asyncio.CancelledError for r in records)
+
+
+async def test_cancelling_the_task_running_a_hook_still_cancels_it() -> None:
+    entered = asyncio.Event()
+
+    class Stuck:
+        async def on_operation_end(self, info: Any) -> None:
+            entered.set()
+            await asyncio.Event().wait()
+
+    start_info = InvocationStartInfo(execution_arn="arn", request_id=None, is_first_invocation=True)
+    dispatcher = plugins_module.PluginDispatcher([Stuck()], start_info)
+    task = asyncio.ensure_future(dispatcher.emit("on_operation_end", None))
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+class Meddling:
+    """Tries to start a durable operation from every hook, with the context it can reach
+    (``current_context()``) or one it kept from an earlier hook."""
+
+    def __init__(self) -> None:
+        self.ctx: DurableContext | None = None
+        self.refused: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in plugins_module.HOOK_NAMES:
+            raise AttributeError(name)
+
+        async def hook(info: Any) -> None:
+            # The invocation's own hooks and the checkpoint flush run outside the handler.
+            with contextlib.suppress(RuntimeError):
+                self.ctx = current_context()
+            if self.ctx is None:
+                return
+            try:
+                await self.ctx.step(lambda step: "sneaked", name=f"from {name}")
+            except ValidationError:
+                self.refused.append(name)
+                raise
+
+        return hook
+
+
+async def test_hooks_cannot_start_durable_operations() -> None:
+    # An operation a hook started would shift the IDs of the handler's own (hooks do not
+    # fire for replayed history), and one started from on_operation_change would wait for
+    # the checkpoint flush that is running the hook.
+    meddling = Meddling()
+
+    async def body(step: StepContext, name: str) -> str:
+        return name
+
+    @durable_execution(plugins=[meddling])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        first = await ctx.step(body, "a", name="a")
+        await ctx.wait(1, name="pause")
+        return first + await ctx.step(body, "b", name="b")
+
+    result = await asyncio.wait_for(LocalRunner(handler, MemoryBackend()).run(), 30)
+    assert (result.status.value, result.result, result.invocations) == ("SUCCEEDED", "ab", 2)
+    assert [op.name for op in result.operations if op.type is not OperationType.EXECUTION] == [
+        "a",
+        "pause",
+        "b",
+    ]
+    assert {"on_operation_start", "on_operation_end", "on_operation_change"} <= set(
+        meddling.refused
+    )
+
+
+async def test_a_task_a_hook_creates_does_not_hold_the_invocation_s_suspension() -> None:
+    spawned: list[asyncio.Task[None]] = []
+
+    class Background:
+        """Starts a background loop (an exporter's, say) from operation hooks."""
+
+        def _spawn(self) -> None:
+            async def export_periodically() -> None:
+                for _ in itertools.count():
+                    await asyncio.sleep(3600)
+
+            spawned.append(asyncio.get_running_loop().create_task(export_periodically()))
+
+        def on_operation_start(self, info: Any) -> None:
+            self._spawn()
+
+        def on_user_function_start(self, info: Any) -> None:
+            self._spawn()
+
+    async def body(step: StepContext) -> str:
+        return "a"
+
+    @durable_execution(plugins=[Background()])
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        first = await ctx.step(body, name="a")
+        await ctx.wait(1, name="pause")  # must suspend although the plugin's loops run
+        return first
+
+    try:
+        result = await asyncio.wait_for(LocalRunner(handler, MemoryBackend()).run(), 30)
+        assert (result.status.value, result.result, result.invocations) == ("SUCCEEDED", "a", 2)
+        assert spawned
+        assert not any(task.done() for task in spawned)  # the plugin's to end
+    finally:
+        await cancel_and_settle(spawned)
+
+
 async def test_async_hooks_are_awaited_before_the_handler_runs() -> None:
     order: list[str] = []
 
@@ -427,3 +595,32 @@ async def test_no_plugin_means_no_dispatcher(monkeypatch: pytest.MonkeyPatch) ->
     result = await LocalRunner(handler, MemoryBackend()).run()
     assert result.result == "x"
     assert seen == [None, None]
+
+
+async def test_no_plugin_means_no_hooks_around_child_bodies_and_condition_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import durable_async._operations._common as common
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("body hooks were built with no plugin registered")
+
+    # A large map runs a child body per item: without plugins they must cost nothing new.
+    monkeypatch.setattr(common, "BodyHooks", refuse)
+
+    async def item(ctx: DurableContext, value: int, index: int, items: Sequence[int]) -> int:
+        return value * 2
+
+    def stop(state: int, attempt: int) -> WaitForConditionDecision:
+        return WaitForConditionDecision.stop_polling()
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> list[Any]:
+        doubled = await ctx.map([1, 2], item, name="double")
+        state = await ctx.wait_for_condition(
+            lambda state, check: state + 1, initial_state=0, strategy=stop, name="cond"
+        )
+        return [*doubled.get_results(), state]
+
+    result = await LocalRunner(handler, MemoryBackend()).run()
+    assert result.result == [2, 4, 1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from collections.abc import Callable
@@ -28,11 +29,13 @@ class RunningBody:
     (the body may catch the error) and the operation fails at once, without retrying.
     """
 
-    __slots__ = ("misuse", "name")
+    __slots__ = ("misuse", "name", "plugin_hook")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, plugin_hook: bool = False) -> None:
         self.name = name
         self.misuse: ValidationError | None = None
+        #: An instrumentation plugin's hook, not an operation's body (see ``misuse_in_body``).
+        self.plugin_hook = plugin_hook
 
 
 running_body: ContextVar[RunningBody | None] = ContextVar(
@@ -48,6 +51,14 @@ def misuse_in_body() -> ValidationError | None:
     body = running_body.get()
     if body is None:
         return None
+    if body.plugin_hook:
+        # Hooks do not fire for replayed history, so an operation one started would shift
+        # the IDs of the handler's own on replay; from the checkpoint flush it would wait
+        # for the flush that runs the hook. Plugins observe; they take no part.
+        return ValidationError(
+            f"durable operations cannot run inside an instrumentation plugin's hook "
+            f"({body.name} is running)"
+        )
     body.misuse = ValidationError(
         f"durable operations cannot run inside a step body or condition check "
         f"({body.name!r} is running); group operations with run_in_child_context instead"
@@ -209,6 +220,33 @@ class BodyHooks:
             outcome=outcome,
             error=failure,
         )
+
+
+#: What ``body_hooks`` gives when no plugin is registered: one shared, stateless no-op.
+_NO_HOOKS: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
+def body_hooks(
+    rt: InvocationRuntime,
+    identity: OperationIdentity,
+    *,
+    is_replayed: bool,
+    attempt: int | None,
+    replay_children: bool = False,
+) -> contextlib.AbstractAsyncContextManager[None]:
+    """``BodyHooks`` for a run of user code, or a shared no-op when no plugin is registered.
+
+    A large map runs a child body per item: without plugins they cost nothing new.
+    """
+    if rt.plugins is None:
+        return _NO_HOOKS
+    return BodyHooks(
+        rt,
+        identity,
+        is_replayed=is_replayed,
+        attempt=attempt,
+        replay_children=replay_children,
+    )
 
 
 async def report_replayed(rt: InvocationRuntime, recorded: Operation) -> None:

@@ -44,6 +44,7 @@ from durable_async._errors import (
     NonDeterministicExecutionError,
 )
 from durable_async._identity import OperationIdentity, operation_id
+from durable_async._operations._common import body_hooks
 from durable_async._operations.child import run_child
 from durable_async._serdes import SerDesContext, deserialize, serialize
 from durable_async._tasks import cancel_and_settle, collect_outcome
@@ -162,6 +163,8 @@ class _Coordinator:
         self._branches = branches
         self._config = config
         self._item_serdes = config.item_serdes or config.serdes
+        #: Whether the branches run again only to rebuild a result too large to store.
+        self._rebuilding = False
 
     async def run(self) -> BatchResult:
         """Run branches until the completion policy is met; report them in index order."""
@@ -220,6 +223,7 @@ class _Coordinator:
 
     async def rebuild(self, record: CompletionRecord) -> BatchResult:
         """Rebuild a result too large to have been stored, from its branches' records."""
+        self._rebuilding = True
         items = []
         for index in range(min(record.total_count, len(self._branches))):
             if index in record.started:
@@ -239,11 +243,29 @@ class _Coordinator:
         rt = ctx._rt
         branch_id = operation_id(self._batch_id, index)
         if self._config.nesting is NestingType.FLAT:
+            # No operation of its own to say whether it ran before: its first one does.
+            replayed = rt.log.get(operation_id(branch_id, 1)) is not None
             virtual = DurableContext(
-                rt, parent_id=self._batch_id, prefix=branch_id, replaying=ctx.is_replaying
+                rt, parent_id=self._batch_id, prefix=branch_id, replaying=replayed
             )
-            with virtual._bound():
-                value = await branch.func(virtual, *branch.args)
+            # User code all the same: its runs are reported as a nested branch's are
+            # (attempt 1 on the first, None when it runs again).
+            hooks = body_hooks(
+                rt,
+                OperationIdentity(
+                    branch_id,
+                    OperationType.CONTEXT,
+                    self._kind.branch_sub_type,
+                    branch.name or None,
+                    self._batch_id,
+                ),
+                is_replayed=replayed,
+                attempt=None if replayed else 1,
+                replay_children=self._rebuilding,
+            )
+            async with hooks:
+                with virtual._bound():
+                    value = await branch.func(virtual, *branch.args)
             context = SerDesContext(branch_id, rt.arn)
             payload = await serialize(self._item_serdes, value, context)
             return (

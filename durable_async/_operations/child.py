@@ -21,7 +21,7 @@ from durable_async._errors import (
 )
 from durable_async._failure_log import operation_failed
 from durable_async._identity import OperationIdentity
-from durable_async._operations._common import BodyHooks, report_end, report_start, update
+from durable_async._operations._common import body_hooks, report_end, report_start, update
 from durable_async._serdes import PAYLOAD_LIMIT_BYTES, SerDesContext, deserialize, serialize
 from durable_async._suspend import Suspended
 from durable_async._wire.enums import OperationAction, OperationStatus
@@ -69,7 +69,7 @@ async def run_child(
     if not replay_children:
         await report_start(rt, identity, is_replayed=recorded is not None)
     child = make_child(recorded is not None)
-    hooks = BodyHooks(
+    hooks = body_hooks(
         rt,
         identity,
         is_replayed=recorded is not None,

@@ -21,8 +21,8 @@ from durable_async._failure_log import operation_failed
 from durable_async._identity import OperationIdentity
 from durable_async._logging import DurableLogger, LogScope, current_log_scope
 from durable_async._operations._common import (
-    BodyHooks,
     RunningBody,
+    body_hooks,
     call_user,
     report_end,
     report_start,
@@ -94,7 +94,7 @@ async def run_condition(
             state = (
                 None if stored_state is None else await deserialize(serdes, stored_state, context)
             )
-            async with BodyHooks(rt, identity, is_replayed=recorded is not None, attempt=attempt):
+            async with body_hooks(rt, identity, is_replayed=recorded is not None, attempt=attempt):
                 new_state = await call_user(rt, check, state, check_context, body=body)
             if body.misuse is not None:
                 raise body.misuse

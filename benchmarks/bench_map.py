@@ -307,10 +307,10 @@ async def run_loopback(
     from dex_harness import (  # type: ignore[import-not-found, unused-ignore]
         FAKE_AWS_ENV,
         REGION,
-        TERMINAL,
         DexRunner,
         InvokeEndpoint,
         checker_python,
+        described_when_terminal,
     )
 
     from durable_async import AioBotocoreClient
@@ -386,13 +386,7 @@ async def run_loopback(
                     elapsed = time.perf_counter() - started
                     raise RuntimeError(f"no answer after {elapsed:.0f} s") from None
                 elapsed = time.perf_counter() - started
-                described = await asyncio.to_thread(runner.describe_execution, arn)
-                # The runner records the outcome right after the last answer, in a thread.
-                for _ in range(3000):
-                    if described.get("Status") in TERMINAL:
-                        break
-                    await asyncio.sleep(0.01)
-                    described = await asyncio.to_thread(runner.describe_execution, arn)
+                described = await described_when_terminal(runner, arn)
                 if described["Status"] != "SUCCEEDED" or (
                     json.loads(described["Result"]) != _expected(size)
                 ):

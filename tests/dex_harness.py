@@ -292,6 +292,40 @@ class InvokeEndpoint:
         return web.json_response(output, headers={"X-Amz-Executed-Version": "$LATEST"})
 
 
+async def described_when_terminal(
+    runner: DexRunner, arn: str, within: float = 30
+) -> dict[str, Any]:
+    """``GetDurableExecution`` once ``arn`` is terminal, through the runner's API (bounded poll).
+
+    The runner records the outcome right after the last invocation answers, in its own
+    thread, so there is nothing to await on this side but its API.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        described = await asyncio.to_thread(runner.describe_execution, arn)
+        if described.get("Status") in TERMINAL:
+            return described
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"execution still {described.get('Status')} after {within}s")
+        await asyncio.sleep(0.01)
+
+
+async def run_to_end(
+    runner: DexRunner, name: str, invoke: Handler, input_value: Any = None
+) -> tuple[dict[str, Any], InvokeEndpoint]:
+    """Start an execution of ``name`` served by ``invoke`` and wait until it is terminal.
+
+    Returns the runner's description of the execution and the endpoint, whose
+    ``invocations`` and ``errors`` record every invocation it answered.
+    """
+    async with InvokeEndpoint({name: invoke}) as endpoint:
+        arn = await asyncio.to_thread(
+            runner.start_execution, name, input_value, lambda_endpoint=endpoint.url
+        )
+        described = await described_when_terminal(runner, arn)
+    return described, endpoint
+
+
 async def wait_terminal(lambda_client: Any, arn: str, within: float = 30) -> dict[str, Any]:
     """Poll ``GetDurableExecution`` (bounded) until the execution is terminal.
 

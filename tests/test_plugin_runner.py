@@ -8,7 +8,6 @@ the invocation that follows, and each checkpoint response's changes reach
 
 from __future__ import annotations
 
-import asyncio
 import json
 from typing import Any
 
@@ -17,8 +16,7 @@ from aiobotocore.session import get_session
 from dex_harness import (
     REGION,
     DexRunner,
-    InvokeEndpoint,
-    wait_terminal,
+    run_to_end,
 )
 
 from durable_async import (
@@ -77,16 +75,7 @@ async def test_a_wait_the_runner_ended_is_reported_once_in_the_next_invocation(
         return await workflow.invoke_async(event, None, client=client)
 
     try:
-        async with (
-            InvokeEndpoint({"workflow": invoke}) as endpoint,
-            get_session().create_client(
-                "lambda", endpoint_url=dex_runner.url, region_name=REGION
-            ) as lam,
-        ):
-            arn = await asyncio.to_thread(
-                dex_runner.start_execution, "workflow", None, lambda_endpoint=endpoint.url
-            )
-            described = await wait_terminal(lam, arn)
+        described, endpoint = await run_to_end(dex_runner, "workflow", invoke)
     finally:
         await client.aclose()
 
@@ -139,16 +128,7 @@ async def test_a_callback_answered_during_an_invocation_ends_once_across_invocat
         return await workflow.invoke_async(event, None, client=client)
 
     try:
-        async with (
-            InvokeEndpoint({"workflow": invoke}) as endpoint,
-            get_session().create_client(
-                "lambda", endpoint_url=dex_runner.url, region_name=REGION
-            ) as lam,
-        ):
-            arn = await asyncio.to_thread(
-                dex_runner.start_execution, "workflow", None, lambda_endpoint=endpoint.url
-            )
-            described = await wait_terminal(lam, arn)
+        described, endpoint = await run_to_end(dex_runner, "workflow", invoke)
     finally:
         await client.aclose()
 

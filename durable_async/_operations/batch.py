@@ -16,6 +16,7 @@ its branches, and the invocation suspends once no branch can move.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -163,6 +164,8 @@ class _Coordinator:
         self._branches = branches
         self._config = config
         self._item_serdes = config.item_serdes or config.serdes
+        #: Every branch's child config (frozen): one for the batch, not one per branch.
+        self._branch_config = ChildConfig(serdes=self._item_serdes)
         #: Whether the branches run again only to rebuild a result too large to store.
         self._rebuilding = False
 
@@ -192,6 +195,14 @@ class _Coordinator:
                 for index, branch in enumerate(self._branches)
             )
 
+        def branch_done(task: asyncio.Task[Any]) -> None:
+            collect_outcome(task)  # the coordinator owns it
+            finished.put_nowait(task)
+
+        # One context for every branch's done callback instead of a copy each; it is the
+        # coordinator's, so a callback waiting to run counts as the invocation's work.
+        callbacks_context = contextvars.copy_context()
+
         # A custom predicate is asked once before anything starts, as AWS's SDK does.
         reason = CompletionReason.ALL_COMPLETED if total == 0 else policy.reason(0, 0, total, view)
         try:
@@ -199,8 +210,7 @@ class _Coordinator:
                 while started < total and len(running) < limit:
                     task = asyncio.create_task(self._run_branch(started))
                     running[task] = started
-                    task.add_done_callback(collect_outcome)  # the coordinator owns it
-                    task.add_done_callback(finished.put_nowait)
+                    task.add_done_callback(branch_done, context=callbacks_context)
                     started += 1
                 done = [await finished.get()]
                 while not finished.empty():
@@ -287,7 +297,7 @@ class _Coordinator:
             ctx._child_factory(branch_id),
             branch.func,
             branch.args,
-            ChildConfig(serdes=self._item_serdes),
+            self._branch_config,
         )
 
 

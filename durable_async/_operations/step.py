@@ -142,11 +142,10 @@ async def run_step(
     while True:
         attempt = attempts_made + 1
         if needs_start:
-            start = update(identity, OperationAction.START)
             if config.step_semantics is StepSemantics.AT_MOST_ONCE_PER_RETRY:
-                await rt.batcher.commit(start)
+                await rt.batcher.commit(update(identity, OperationAction.START))
             else:
-                rt.batcher.enqueue(start, defer=True)
+                rt.batcher.enqueue(update(identity, OperationAction.START), defer=True)
         needs_start = True
         if plugins is not None:
             from durable_async._plugins import OperationStartInfo, UserFunctionStartInfo
@@ -191,6 +190,9 @@ async def run_step(
             await _attempt_end(plugins, identity, attempt, is_replayed, failure)
             is_replayed = True
         if failure is None:
+            # The attempt's objects go before the wait for its result to be recorded:
+            # every branch of a large map can be waiting there at once.
+            del fields, scope, step_context, body, reset
             return await _record_success(rt, identity, config, result, attempt)
         await _after_failure(
             rt, identity, config, failure, attempt, fields, retry=body.misuse is None

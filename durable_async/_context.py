@@ -291,8 +291,9 @@ class DurableContext:
         """Make this the current context (and log scope) while its body runs."""
         return _Binding(self)
 
-    def _child_factory(self, parent_id: str) -> Callable[[bool], DurableContext]:
-        return lambda replaying: DurableContext(self._rt, parent_id=parent_id, replaying=replaying)
+    def _child(self, operation_id: str, *, replaying: bool) -> DurableContext:
+        """The context of this context's child operation ``operation_id``."""
+        return DurableContext(self._rt, parent_id=operation_id, replaying=replaying)
 
     # -- operations --------------------------------------------------------------------
 
@@ -396,9 +397,7 @@ class DurableContext:
             OperationType.CONTEXT, config.sub_type or OperationSubType.RUN_IN_CHILD_CONTEXT, name
         )
         return self._rt.issue(
-            run_child(
-                self._rt, identity, recorded, self._child_factory(identity.id), func, args, config
-            ),
+            run_child(self._rt, identity, recorded, self, func, args, config),
             identity,
         )
 
@@ -460,7 +459,7 @@ class DurableContext:
                 self._rt,
                 identity,
                 recorded,
-                self._child_factory(identity.id),
+                self,
                 wait_for_callback_body,
                 (submitter, f"{name} " if name else "", config),
                 # The callback's serdes decodes its payload; the child stores the decoded

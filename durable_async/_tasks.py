@@ -39,19 +39,20 @@ current_scope: contextvars.ContextVar[str] = contextvars.ContextVar(
 class TaskRegistry:
     """The live tasks of one invocation."""
 
-    __slots__ = ("_callbacks_context", "_live")
+    __slots__ = ("_callbacks_context", "_live", "_on_done")
 
     def __init__(self) -> None:
         self._live: set[asyncio.Task[Any]] = set()
         #: The bookkeeping callback reads no context variable: one empty context serves
-        #: every task instead of a copy of the caller's each.
+        #: every task instead of a copy of the caller's each, and one bound method.
         self._callbacks_context = contextvars.Context()
+        self._on_done = self._done
 
     def add(self, task: asyncio.Task[Any]) -> None:
         """Track ``task`` until it is done."""
         if not task.done():
             self._live.add(task)
-            task.add_done_callback(self._done, context=self._callbacks_context)
+            task.add_done_callback(self._on_done, context=self._callbacks_context)
         else:
             _collect_suspension(task)
 

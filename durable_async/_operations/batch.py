@@ -142,7 +142,7 @@ async def run_batch(
 
     child_config = ChildConfig(serdes=config.serdes, summary_generator=summarize)
     result: BatchResult = await run_child(
-        ctx._rt, identity, recorded, ctx._child_factory(identity.id), coordinate, (), child_config
+        ctx._rt, identity, recorded, ctx, coordinate, (), child_config
     )
     return result
 
@@ -294,7 +294,7 @@ class _Coordinator:
             rt,
             identity,
             recorded,
-            ctx._child_factory(branch_id),
+            ctx,
             branch.func,
             branch.args,
             self._branch_config,

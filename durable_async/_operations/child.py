@@ -39,13 +39,12 @@ async def run_child(
     rt: InvocationRuntime,
     identity: OperationIdentity,
     recorded: Operation | None,
-    make_child: Callable[[bool], DurableContext],
+    parent: DurableContext,
     func: Callable[..., Any],
     args: tuple[Any, ...],
     config: ChildConfig,
 ) -> Any:
     """Replay or run a child context and return its result."""
-    serdes_context = SerDesContext(identity.id, rt.arn)
     replay_children = False
     if recorded is not None:
         details = recorded.context_details
@@ -57,7 +56,8 @@ async def run_child(
                 payload = details.result if details else None
                 if payload is None:
                     return None
-                return await deserialize(config.serdes, payload, serdes_context)
+                context = SerDesContext(identity.id, rt.arn)
+                return await deserialize(config.serdes, payload, context)
         elif status is OperationStatus.FAILED:
             raise rebuild_failure(ChildContextError, details.error if details else None)
         elif status is not OperationStatus.STARTED:
@@ -68,7 +68,7 @@ async def run_child(
 
     if not replay_children:
         await report_start(rt, identity, is_replayed=recorded is not None)
-    child = make_child(recorded is not None)
+    child = parent._child(identity.id, replaying=recorded is not None)
     hooks = body_hooks(
         rt,
         identity,
@@ -102,6 +102,8 @@ async def run_child(
     if rt.monitor.released:
         _refuse_completion(rt, identity)
     try:
+        # Made here, not held through the body: a map has every branch's body in flight.
+        serdes_context = SerDesContext(identity.id, rt.arn)
         payload = await serialize(config.serdes, result, serdes_context)
         value = (
             None if payload is None else await deserialize(config.serdes, payload, serdes_context)

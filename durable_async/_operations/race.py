@@ -70,9 +70,7 @@ async def run_race(
         finally:
             await cancel_and_settle(tasks)  # the race has decided without them
 
-    return await run_child(
-        ctx._rt, identity, recorded, ctx._child_factory(identity.id), decide, (), _CONFIG
-    )
+    return await run_child(ctx._rt, identity, recorded, ctx, decide, (), _CONFIG)
 
 
 async def _first(tasks: list[asyncio.Future[Any]], kind: RaceKind) -> Any:

@@ -272,6 +272,7 @@ async def _record_success(
         await rt.batcher.commit(update(identity, OperationAction.FAIL, error=recorded))
         await _operation_end(rt, identity, attempt, recorded)
         raise SerDesError(str(error)) from error
+    del serdes_context  # not held while the update waits to be recorded
     succeed = update(identity, OperationAction.SUCCEED, payload=payload)
     if _pipelined(rt, config):
         await rt.batcher.pipeline(succeed)

@@ -30,6 +30,7 @@ class InvocationRuntime:
         "fatal",
         "deadline_left_nothing_pending",
         "issued",
+        "_prune_issued_at",
         "warned_swallowed",
         "lambda_context",
         "_limiter",
@@ -76,6 +77,7 @@ class InvocationRuntime:
         self.warned_swallowed = False
         #: (A replayed step gives its identity's fields as a plain tuple: cheaper to build.)
         self.issued: list[tuple[Coroutine[Any, Any, Any], IdentityFields]] = []
+        self._prune_issued_at = 64
 
     @property
     def limiter(self) -> anyio.CapacityLimiter:
@@ -90,16 +92,21 @@ class InvocationRuntime:
         self, coro: Coroutine[Any, Any, Any], identity: OperationIdentity
     ) -> Coroutine[Any, Any, Any]:
         """Remember an operation's coroutine (see ``never_awaited``) and hand it back."""
-        self.issued.append((coro, identity))
+        issued = self.issued
+        issued.append((coro, identity))
+        if len(issued) > self._prune_issued_at:
+            # Only a coroutine that never started can end up unawaited: forget the others,
+            # so a large map does not keep every finished step's coroutine to the end
+            # (amortised: the list at most doubles between two passes).
+            issued[:] = [entry for entry in issued if _never_started(entry[0])]
+            self._prune_issued_at = 2 * len(issued) + 64
         return coro
 
     def never_awaited(self) -> list[OperationIdentity]:
         """Close the operations' coroutines that never ran, and say whose they were."""
         unawaited = []
         for coro, identity in self.issued:
-            # Created and never started: a frame, neither running nor suspended.
-            state: Any = coro  # a native coroutine: cr_* are not in the Coroutine protocol
-            if state.cr_frame is not None and not state.cr_running and not state.cr_suspended:
+            if _never_started(coro):
                 coro.close()
                 unawaited.append(OperationIdentity(*identity))
         self.issued.clear()
@@ -133,3 +140,9 @@ class InvocationRuntime:
         """Remember the first error that must end the invocation."""
         if self.fatal is None:
             self.fatal = error
+
+
+def _never_started(coro: Coroutine[Any, Any, Any]) -> bool:
+    """Created and never started: a frame, neither running nor suspended."""
+    state: Any = coro  # a native coroutine: cr_* are not in the Coroutine protocol
+    return state.cr_frame is not None and not state.cr_running and not state.cr_suspended

@@ -35,6 +35,27 @@ async def test_an_operation_never_awaited_fails_the_execution_naming_it() -> Non
     assert [op.name for op in result.operations if op.name] == ["kept"]
 
 
+async def test_an_operation_forgotten_before_hundreds_of_awaited_ones_is_still_reported() -> None:
+    # The SDK forgets the coroutines of operations that started (so a large map does not
+    # keep them all); one that never started must survive every such pass.
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        ctx.step(work, name="forgotten")  # type: ignore[unused-coroutine]  # the bug under test
+        pending = ctx.step(work, name="called-early")
+        for _ in range(300):
+            await ctx.step(work, name="kept")
+        await pending
+        return 300
+
+    result = await LocalRunner(handler).run()
+    gc.collect()
+    assert result.status == "FAILED"
+    assert result.error is not None
+    assert result.error.message is not None
+    assert "'forgotten'" in result.error.message
+    assert "called-early" not in result.error.message
+
+
 async def test_an_operation_awaited_after_a_suspension_is_not_reported() -> None:
     """Calling early and awaiting after a durable wait is fine: it is awaited in the end."""
 

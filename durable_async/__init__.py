@@ -67,9 +67,12 @@ if _TYPE_CHECKING:
     )
     from durable_async._operations.callback import Callback
     from durable_async._operations.condition import WaitForConditionCheckContext
-    from durable_async._plugins import (
+    from durable_async._plugin_loading import (
         PLUGIN_ENTRY_POINT_GROUP,
         PLUGIN_ENVIRONMENT_VARIABLE,
+        PluginLoadError,
+    )
+    from durable_async._plugin_types import (
         DurableInstrumentationPlugin,
         DurableInstrumentationPluginFactory,
         InvocationEndInfo,
@@ -79,7 +82,6 @@ if _TYPE_CHECKING:
         OperationEndInfo,
         OperationInfo,
         OperationStartInfo,
-        PluginLoadError,
         UserFunctionEndInfo,
         UserFunctionOutcome,
         UserFunctionStartInfo,
@@ -117,6 +119,25 @@ _LAZY_MODULES = {
     ),
     "durable_async._operations.callback": ("Callback",),
     "durable_async._operations.condition": ("WaitForConditionCheckContext",),
+    "durable_async._plugin_loading": (
+        "PLUGIN_ENTRY_POINT_GROUP",
+        "PLUGIN_ENVIRONMENT_VARIABLE",
+        "PluginLoadError",
+    ),
+    "durable_async._plugin_types": (
+        "DurableInstrumentationPlugin",
+        "DurableInstrumentationPluginFactory",
+        "InvocationEndInfo",
+        "InvocationStartInfo",
+        "InvocationStatus",
+        "OperationChangeInfo",
+        "OperationEndInfo",
+        "OperationInfo",
+        "OperationStartInfo",
+        "UserFunctionEndInfo",
+        "UserFunctionOutcome",
+        "UserFunctionStartInfo",
+    ),
     "durable_async._retry": (
         "JitterStrategy",
         "LinearRetryStrategyConfig",
@@ -137,18 +158,14 @@ _LAZY_MODULES = {
 def __getattr__(name: str) -> object:
     """A public name not imported above: imported now, from its module (see ``_LAZY_MODULES``).
 
-    Every name in ``__all__`` that reaches here is one of those modules', or else one of
-    the plugin module's.
+    Every name in ``__all__`` that reaches here is one of those modules'.
     """
     if name not in __all__:
         msg = f"module 'durable_async' has no attribute {name!r}"
         raise AttributeError(msg)
     from importlib import import_module
 
-    module = next(
-        (module for module, names in _LAZY_MODULES.items() if name in names),
-        "durable_async._plugins",
-    )
+    module = next(module for module, names in _LAZY_MODULES.items() if name in names)
     value = getattr(import_module(module), name)
     globals()[name] = value
     return value

@@ -142,7 +142,7 @@ def _load_plugins(plugins: Iterable[object] | None) -> tuple[object, ...]:
     """The handler's plugins; the plugin machinery is imported only when there are some."""
     if plugins is None and not os.environ.get("DURABLE_EXECUTION_PLUGINS"):
         return ()
-    from durable_async._plugins import load_plugins
+    from durable_async._plugin_loading import load_plugins
 
     return load_plugins(plugins)
 

@@ -11,12 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-from durable_async._plugins import (
-    OperationChangeInfo,
-    OperationEndInfo,
-    OperationInfo,
-    PluginDispatcher,
-)
+from durable_async._plugin_types import OperationChangeInfo, OperationEndInfo, OperationInfo
+from durable_async._plugins import PluginDispatcher
 from durable_async._replay import OperationLog
 from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
 from durable_async._wire.models import Operation, OperationUpdate

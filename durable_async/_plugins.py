@@ -1,65 +1,22 @@
-"""Instrumentation plugins: hooks that observe invocations, operations and step attempts.
+"""Running an invocation's plugins: which hooks each defines, when each fires, and what it sees.
 
-The hook names, the info objects' fields and the ``DURABLE_EXECUTION_PLUGINS`` loading
-rules follow AWS's Python SDK (``plugin.py`` / ``plugin_discovery.py`` of
-aws-durable-execution-sdk-python 3.0), so a plugin written against their shape ports by
-changing imports. Differences: a hook may be ``async def`` (it is awaited on the loop,
-by the task whose event it reports, so a slow hook delays only that task), and a plugin
-*instance* may be registered as well as a factory.
-
-Hooks (all optional; define only what you need):
-
-``on_invocation_start(InvocationStartInfo)``
-    Before the handler runs, once per invocation.
-``on_invocation_end(InvocationEndInfo)``
-    After the invocation's outcome is settled and its checkpoints are sent.
-``on_operation_start(OperationStartInfo)``
-    When an operation begins (its START is queued) or an open one is resumed
-    (``is_replayed``); a step's each attempt.
-``on_operation_end(OperationEndInfo)``
-    When an operation reaches a terminal status: one this invocation ended (its terminal
-    checkpoint), or one another party ended (a wait that elapsed, a callback answered, a
-    chained invoke that finished), either in a checkpoint response during the invocation
-    or, for what ended while the execution was suspended (the invocation input's
-    ``UpdatedOperationIds``), when replay first reaches it (``is_replayed`` is False), or
-    as the invocation ends if replay never does (it skips a finished child context, such
-    as a race whose loser ended later). An operation replayed from terminal history an
-    earlier invocation saw is not reported.
-``on_operation_change(OperationChangeInfo)``
-    After a checkpoint response that changed some operation's status: the changed ones
-    and the whole operation map (both by ID). It runs in the checkpoint flush task, so the
-    next checkpoint call waits for it; keep it quick.
-``on_user_function_start(UserFunctionStartInfo)`` / ``on_user_function_end(...)``
-    Around each run of user code ("attempt" hooks): a step body or a condition check,
-    with the 1-based attempt number, and a child context's body (map items and parallel
-    branches too; attempt 1, or None when it runs again); the end has the outcome.
-
-Operation infos carry the service's ``start_time`` / ``end_time`` and the serialized
-``result`` once the service has recorded them (``None`` before that, as for a pipelined
-step whose result is still in flight); attempt infos carry the wall-clock start and end of
-that run of user code instead, as AWS's do.
-
-A hook that raises is logged on ``durable_async.plugins`` and ignored: a plugin never
-changes an execution's outcome. With no plugin registered the SDK does no plugin work.
+A hook may be ``async def`` (it is awaited on the loop, by the task whose event it reports,
+so a slow hook delays only that task). A hook that raises is logged on
+``durable_async.plugins`` and ignored: a plugin never changes an execution's outcome. The
+hooks and their infos are described in ``_plugin_types``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
-import importlib
 import inspect
 import logging
-import os
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
-
-import attrs
+from typing import TYPE_CHECKING, Any
 
 from durable_async._clock import utc_now
 from durable_async._error_wire import error_object
-from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._operations._common import RunningBody, running_body
 from durable_async._tasks import current_task_info
@@ -68,264 +25,23 @@ from durable_async._wire.enums import OperationStatus, OperationType
 from durable_async._wire.models import ErrorObject, Operation
 
 if TYPE_CHECKING:
-    from typing import Self
-
     from durable_async._plugin_changes import MergeWatcher
     from durable_async._replay import OperationLog
 
-#: Comma-separated plugin names (entry points of ``PLUGIN_ENTRY_POINT_GROUP``) or
-#: ``module:attribute`` references, each naming a plugin factory or a plugin instance.
-PLUGIN_ENVIRONMENT_VARIABLE = "DURABLE_EXECUTION_PLUGINS"
-#: The entry-point group AWS's SDK discovers plugin factories in.
-PLUGIN_ENTRY_POINT_GROUP = "aws_durable_execution.plugins"
-
-_logger = logging.getLogger("durable_async.plugins")
-
-HOOK_NAMES = (
-    "on_invocation_start",
-    "on_invocation_end",
-    "on_operation_start",
-    "on_operation_end",
-    "on_operation_change",
-    "on_user_function_start",
-    "on_user_function_end",
+from durable_async._plugin_types import (
+    HOOK_NAMES,
+    DurableInstrumentationPlugin,
+    InvocationEndInfo,
+    InvocationStartInfo,
+    InvocationStatus,
+    OperationEndInfo,
+    OperationInfo,
+    UserFunctionEndInfo,
+    UserFunctionStartInfo,
+    is_factory,
 )
 
-
-class PluginLoadError(ValidationError):
-    """A configured plugin could not be loaded or is not a plugin or factory."""
-
-    __module__ = "durable_async"
-
-
-class InvocationStatus(enum.StrEnum):
-    """How an invocation ended, as ``on_invocation_end`` reports it."""
-
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    #: Suspended: the execution continues in a later invocation.
-    PENDING = "PENDING"
-    #: The invocation raised (a retryable service error, Lambda's timeout): Lambda retries it.
-    RETRY = "RETRY"
-
-
-class UserFunctionOutcome(enum.StrEnum):
-    """How one run of a step body ended."""
-
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-    #: Cancelled before it finished (the invocation wound down); it runs again later.
-    INCOMPLETE = "INCOMPLETE"
-
-
-@attrs.frozen(kw_only=True)
-class InvocationStartInfo:
-    execution_arn: str
-    request_id: str | None
-    #: True when the execution has no recorded operation yet (besides itself).
-    is_first_invocation: bool
-    #: When the execution started (its EXECUTION operation's start), as AWS's SDK has it.
-    execution_start_time: datetime | None = None
-
-
-@attrs.frozen(kw_only=True)
-class InvocationEndInfo:
-    execution_arn: str
-    request_id: str | None
-    is_first_invocation: bool
-    execution_start_time: datetime | None = None
-    #: What the invocation reported to Lambda, or RETRY when it raised.
-    status: InvocationStatus
-    error: ErrorObject | None = None
-
-
-@attrs.frozen(kw_only=True)
-class OperationInfo:
-    operation_id: str
-    operation_type: OperationType
-    sub_type: str | None
-    name: str | None
-    parent_id: str | None
-    status: OperationStatus
-    #: Whether the operation was recorded by an earlier invocation or attempt.
-    is_replayed: bool
-    attempt: int | None = None
-    #: When the service recorded the operation's start and end, once it has.
-    start_time: datetime | None = None
-    end_time: datetime | None = None
-    #: The serialized result, once recorded.
-    result: str | None = None
-    #: The recorded error of an operation that failed.
-    error: ErrorObject | None = None
-
-    @classmethod
-    def from_operation(cls, operation: Operation, *, is_replayed: bool = False) -> Self:
-        """The info of ``operation`` as the service recorded it."""
-        step = operation.step_details
-        return cls(
-            operation_id=operation.id,
-            operation_type=operation.type,
-            sub_type=operation.sub_type,
-            name=operation.name,
-            parent_id=operation.parent_id,
-            status=operation.status,
-            is_replayed=is_replayed,
-            attempt=step.attempt if step is not None else None,
-            start_time=operation.start_timestamp,
-            end_time=operation.end_timestamp,
-            result=operation.recorded_result,
-            error=operation.recorded_error,
-        )
-
-
-@attrs.frozen(kw_only=True)
-class OperationStartInfo(OperationInfo):
-    pass
-
-
-@attrs.frozen(kw_only=True)
-class OperationEndInfo(OperationInfo):
-    pass
-
-
-@attrs.frozen(kw_only=True)
-class OperationChangeInfo:
-    """The operations a checkpoint response changed, and all operations after it."""
-
-    execution_arn: str
-    #: The operations whose status the response changed (or that it reported first).
-    updated_operations: Mapping[str, OperationInfo]
-    #: Every operation known after the response, the updated ones included.
-    operations: Mapping[str, OperationInfo]
-
-
-@attrs.frozen(kw_only=True)
-class UserFunctionStartInfo(OperationInfo):
-    #: The body of a child context runs again to rebuild a result too large to store.
-    is_replay_children: bool = False
-
-
-@attrs.frozen(kw_only=True)
-class UserFunctionEndInfo(OperationInfo):
-    outcome: UserFunctionOutcome
-    is_replay_children: bool = False
-
-
-class DurableInstrumentationPlugin:
-    """Optional base class: every hook is a no-op; override (sync or ``async``) any of them.
-
-    Subclassing is not required; any object with some of the hook methods is a plugin.
-    Hooks inherited unchanged from this class are never called.
-    """
-
-    def on_invocation_start(self, info: InvocationStartInfo) -> Awaitable[None] | None:
-        return None
-
-    def on_invocation_end(self, info: InvocationEndInfo) -> Awaitable[None] | None:
-        return None
-
-    def on_operation_start(self, info: OperationStartInfo) -> Awaitable[None] | None:
-        return None
-
-    def on_operation_end(self, info: OperationEndInfo) -> Awaitable[None] | None:
-        return None
-
-    def on_operation_change(self, info: OperationChangeInfo) -> Awaitable[None] | None:
-        return None
-
-    def on_user_function_start(self, info: UserFunctionStartInfo) -> Awaitable[None] | None:
-        return None
-
-    def on_user_function_end(self, info: UserFunctionEndInfo) -> Awaitable[None] | None:
-        return None
-
-
-class DurableInstrumentationPluginFactory(Protocol):
-    """Builds the plugin that observes one invocation (called once per invocation)."""
-
-    def create_plugin(self, info: InvocationStartInfo, /) -> Any: ...
-
-
-def _is_factory(value: object) -> bool:
-    return callable(getattr(value, "create_plugin", None))
-
-
-def _check_entry(value: object, where: str) -> object:
-    if isinstance(value, type) and not _is_factory(value):
-        msg = (
-            f"{where}: {value.__qualname__} is a class; register an instance of it "
-            "(a plugin, or a factory with create_plugin(info))"
-        )
-        raise PluginLoadError(msg)
-    if not _is_factory(value) and not any(callable(getattr(value, h, None)) for h in HOOK_NAMES):
-        msg = (
-            f"{where}: {value!r} is neither a plugin (no on_* hook method) nor a plugin "
-            "factory (no create_plugin method)"
-        )
-        raise PluginLoadError(msg)
-    return value
-
-
-def _parse_names(raw: str | None) -> list[str]:
-    if raw is None or not raw.strip():
-        return []
-    names = [name.strip() for name in raw.split(",")]
-    if not all(names):
-        msg = f"{PLUGIN_ENVIRONMENT_VARIABLE} must hold non-empty, comma-separated names"
-        raise PluginLoadError(msg)
-    if len(set(names)) != len(names):
-        msg = f"{PLUGIN_ENVIRONMENT_VARIABLE} names a plugin twice: {raw!r}"
-        raise PluginLoadError(msg)
-    return names
-
-
-def _resolve_name(name: str) -> object:
-    if ":" in name:
-        module_name, _, attribute = name.partition(":")
-        try:
-            target: Any = importlib.import_module(module_name)
-            for part in attribute.split("."):
-                target = getattr(target, part)
-        except Exception as exc:
-            msg = f"{PLUGIN_ENVIRONMENT_VARIABLE}: cannot load {name!r}: {exc!r}"
-            raise PluginLoadError(msg) from exc
-        return target
-    from importlib import metadata  # only when a plugin is named by entry point: cold start
-
-    found = [ep for ep in metadata.entry_points(group=PLUGIN_ENTRY_POINT_GROUP) if ep.name == name]
-    if not found:
-        msg = (
-            f"{PLUGIN_ENVIRONMENT_VARIABLE}: no plugin named {name!r} in entry-point group "
-            f"{PLUGIN_ENTRY_POINT_GROUP!r} (or use a module:attribute reference)"
-        )
-        raise PluginLoadError(msg)
-    if len(found) > 1:
-        msg = f"{PLUGIN_ENVIRONMENT_VARIABLE}: several entry points are named {name!r}"
-        raise PluginLoadError(msg)
-    try:
-        return found[0].load()
-    except Exception as exc:
-        msg = f"{PLUGIN_ENVIRONMENT_VARIABLE}: cannot load {name!r} ({found[0].value}): {exc!r}"
-        raise PluginLoadError(msg) from exc
-
-
-def load_plugins(
-    explicit: Iterable[object] | None, environment: Mapping[str, str] | None = None
-) -> tuple[object, ...]:
-    """The registered plugins and factories: ``explicit`` ones, then the environment's.
-
-    An entry named in the environment that is already registered explicitly (the same
-    object) is skipped. Raises ``PluginLoadError`` for anything that cannot be loaded.
-    """
-    entries = [_check_entry(e, f"plugins[{i}]") for i, e in enumerate(explicit or ())]
-    env = os.environ if environment is None else environment
-    for name in _parse_names(env.get(PLUGIN_ENVIRONMENT_VARIABLE)):
-        entry = _check_entry(_resolve_name(name), f"{PLUGIN_ENVIRONMENT_VARIABLE} {name!r}")
-        if any(entry is e for e in entries):
-            _logger.warning("plugin %r is already registered; not adding it again", name)
-            continue
-        entries.append(entry)
-    return tuple(entries)
+_logger = logging.getLogger("durable_async.plugins")
 
 
 def _hook(plugin: object, name: str) -> Any:
@@ -378,7 +94,7 @@ class PluginDispatcher:
         self._attempt_starts: dict[tuple[str, int | None], datetime] = {}
         plugins: list[object] = []
         for entry in entries:
-            if not _is_factory(entry):
+            if not is_factory(entry):
                 plugins.append(entry)
                 continue
             try:
@@ -600,22 +316,4 @@ class PluginDispatcher:
                 )
 
 
-__all__ = [
-    "DurableInstrumentationPlugin",
-    "DurableInstrumentationPluginFactory",
-    "InvocationEndInfo",
-    "InvocationStartInfo",
-    "InvocationStatus",
-    "OperationChangeInfo",
-    "OperationEndInfo",
-    "OperationInfo",
-    "OperationStartInfo",
-    "PLUGIN_ENTRY_POINT_GROUP",
-    "PLUGIN_ENVIRONMENT_VARIABLE",
-    "PluginDispatcher",
-    "PluginLoadError",
-    "UserFunctionEndInfo",
-    "UserFunctionOutcome",
-    "UserFunctionStartInfo",
-    "load_plugins",
-]
+__all__ = ["PluginDispatcher"]

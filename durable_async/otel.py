@@ -41,7 +41,7 @@ from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 from opentelemetry.util.types import AttributeValue
 
 if TYPE_CHECKING:
-    from durable_async._plugins import (
+    from durable_async._plugin_types import (
         InvocationEndInfo,
         InvocationStartInfo,
         OperationEndInfo,

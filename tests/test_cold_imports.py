@@ -38,6 +38,9 @@ LAZY = (
     "durable_async._retry",
     # Instrumentation, failures, tools: nothing registered, nothing failed, not a test or CLI.
     "durable_async._plugins",
+    "durable_async._plugin_changes",
+    "durable_async._plugin_loading",
+    "durable_async._plugin_types",
     "durable_async._stack",
     "durable_async.aiohttp",
     "durable_async.callbacks",

@@ -24,7 +24,8 @@ from durable_async import (
     durable_execution,
 )
 from durable_async._plugin_changes import MergeWatcher, OperationInfos
-from durable_async._plugins import InvocationStartInfo, PluginDispatcher
+from durable_async._plugin_types import InvocationStartInfo
+from durable_async._plugins import PluginDispatcher
 from durable_async._replay import OperationLog
 from durable_async._wire.models import Operation
 from durable_async.testing import LocalRunner, MemoryBackend

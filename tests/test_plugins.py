@@ -41,6 +41,7 @@ from durable_async import (
     current_context,
     durable_execution,
 )
+from durable_async._plugin_types import HOOK_NAMES
 from durable_async._tasks import cancel_and_settle
 from durable_async.testing import LocalRunner, MemoryBackend
 
@@ -289,7 +290,7 @@ class Cancelling:
         self.calls: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
-        if name not in plugins_module.HOOK_NAMES:
+        if name not in HOOK_NAMES:
             raise AttributeError(name)
 
         def hook(info: Any) -> Any:
@@ -326,7 +327,7 @@ async def test_a_hook_raising_cancelled_error_is_logged_and_changes_nothing(
     with caplog.at_level(logging.ERROR, logger="durable_async.plugins"):
         result = await LocalRunner(handler, MemoryBackend()).run()
     assert (result.status.value, result.result, result.invocations) == ("SUCCEEDED", "ab", 2)
-    assert set(cancelling.calls) == set(plugins_module.HOOK_NAMES)
+    assert set(cancelling.calls) == set(HOOK_NAMES)
     assert ("op-end", "pause", OperationStatus.SUCCEEDED, None, None) in after.events
     assert after.events[-1] == ("invocation-end", InvocationStatus.SUCCEEDED)
     records = [r for r in caplog.records if r.name == "durable_async.plugins"]
@@ -360,7 +361,7 @@ class Meddling:
         self.refused: list[str] = []
 
     def __getattr__(self, name: str) -> Any:
-        if name not in plugins_module.HOOK_NAMES:
+        if name not in HOOK_NAMES:
             raise AttributeError(name)
 
         async def hook(info: Any) -> None:

@@ -138,7 +138,7 @@ async def report_start(
 ) -> None:
     """Tell instrumentation plugins an operation begins (or resumes) in this invocation."""
     if rt.plugins is not None:
-        from durable_async._plugins import OperationStartInfo
+        from durable_async._plugin_types import OperationStartInfo
 
         await rt.plugins.operation_event(
             "on_operation_start",
@@ -180,7 +180,7 @@ class BodyHooks:
     async def __aenter__(self) -> None:
         plugins = self._rt.plugins
         if plugins is not None and plugins.wants("on_user_function_start"):
-            from durable_async._plugins import UserFunctionStartInfo
+            from durable_async._plugin_types import UserFunctionStartInfo
 
             await plugins.operation_event(
                 "on_user_function_start",
@@ -201,7 +201,7 @@ class BodyHooks:
         plugins = self._rt.plugins
         if plugins is None or not plugins.wants("on_user_function_end"):
             return
-        from durable_async._plugins import UserFunctionEndInfo, UserFunctionOutcome
+        from durable_async._plugin_types import UserFunctionEndInfo, UserFunctionOutcome
 
         if error is None:
             outcome, failure = UserFunctionOutcome.SUCCEEDED, None
@@ -269,7 +269,7 @@ async def report_end(
 ) -> None:
     """Tell instrumentation plugins an operation ended, as this invocation saw it end."""
     if rt.plugins is not None:
-        from durable_async._plugins import OperationEndInfo
+        from durable_async._plugin_types import OperationEndInfo
 
         await rt.plugins.operation_event(
             "on_operation_end",

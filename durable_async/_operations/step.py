@@ -148,7 +148,7 @@ async def run_step(
                 rt.batcher.enqueue(update(identity, OperationAction.START), defer=True)
         needs_start = True
         if plugins is not None:
-            from durable_async._plugins import OperationStartInfo, UserFunctionStartInfo
+            from durable_async._plugin_types import OperationStartInfo, UserFunctionStartInfo
 
             await plugins.operation_event(
                 "on_operation_start",
@@ -219,7 +219,7 @@ async def _attempt_end(
     *,
     cancelled: bool = False,
 ) -> None:
-    from durable_async._plugins import UserFunctionEndInfo, UserFunctionOutcome
+    from durable_async._plugin_types import UserFunctionEndInfo, UserFunctionOutcome
 
     if cancelled:
         outcome, error = UserFunctionOutcome.INCOMPLETE, None

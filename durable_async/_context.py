@@ -236,12 +236,17 @@ class DurableContext:
             raise misuse_in_body()  # type: ignore[misc]  # not None inside a body
         task = current_task_info.get()
         if task is None or task is self._owner:
-            # ``_allocate_id``'s usual case, inline: replay passes here once per operation.
+            # AWS's IDs: the context's own task numbers its operations in call order.
             self._position += 1
             op_id = self._next_id or id_at(self._id_base, self._position)
             self._next_id = None
             return op_id
-        return self._allocate_id()
+        # Another task (gather, TaskGroup, create_task): its own deterministic sequence,
+        # so results never depend on the order in which the tasks happen to run.
+        key = task.namespace
+        position = self._task_positions.get(key, 0) + 1
+        self._task_positions[key] = position
+        return operation_id(f"{self._prefix or ''}:{key}", position)
 
     def _check_identity(
         self, identity: OperationIdentity
@@ -271,21 +276,6 @@ class DurableContext:
 
     def _describe(self) -> str:
         return "the handler" if self._parent_id is None else f"context {self._parent_id}"
-
-    def _allocate_id(self) -> str:
-        """The next operation ID: AWS's for the context's own task, else the task's own."""
-        task = current_task_info.get()
-        if task is None or task is self._owner:
-            self._position += 1
-            op_id = self._next_id or id_at(self._id_base, self._position)
-            self._next_id = None
-            return op_id
-        # Another task (gather, TaskGroup, create_task): its own deterministic sequence,
-        # so results never depend on the order in which the tasks happen to run.
-        key = task.namespace
-        position = self._task_positions.get(key, 0) + 1
-        self._task_positions[key] = position
-        return operation_id(f"{self._prefix or ''}:{key}", position)
 
     def _bound(self) -> _Binding:
         """Make this the current context (and log scope) while its body runs."""

@@ -252,6 +252,13 @@ class _Coordinator:
         ctx = self._ctx
         rt = ctx._rt
         branch_id = operation_id(self._batch_id, index)
+        identity = OperationIdentity(
+            branch_id,
+            OperationType.CONTEXT,
+            self._kind.branch_sub_type,
+            branch.name or None,
+            self._batch_id,
+        )
         if self._config.nesting is NestingType.FLAT:
             # No operation of its own to say whether it ran before: its first one does.
             replayed = rt.log.get(operation_id(branch_id, 1)) is not None
@@ -262,13 +269,7 @@ class _Coordinator:
             # (attempt 1 on the first, None when it runs again).
             hooks = body_hooks(
                 rt,
-                OperationIdentity(
-                    branch_id,
-                    OperationType.CONTEXT,
-                    self._kind.branch_sub_type,
-                    branch.name or None,
-                    self._batch_id,
-                ),
+                identity,
                 is_replayed=replayed,
                 attempt=None if replayed else 1,
                 replay_children=self._rebuilding,
@@ -281,15 +282,7 @@ class _Coordinator:
             return (
                 None if payload is None else await deserialize(self._item_serdes, payload, context)
             )
-        identity, recorded = ctx._check_identity(
-            OperationIdentity(
-                branch_id,
-                OperationType.CONTEXT,
-                self._kind.branch_sub_type,
-                branch.name or None,
-                self._batch_id,
-            )
-        )
+        identity, recorded = ctx._check_identity(identity)
         return await run_child(
             rt,
             identity,

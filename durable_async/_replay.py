@@ -10,7 +10,7 @@ from typing import Any, Final
 from durable_async._errors import NonDeterministicExecutionError
 from durable_async._identity import OperationIdentity
 from durable_async._wire.converter import decodes_cleanly, operation_from_wire
-from durable_async._wire.enums import OperationStatus, OperationType
+from durable_async._wire.enums import OperationType
 from durable_async._wire.models import Operation
 
 _structure_operation = operation_from_wire()
@@ -29,8 +29,6 @@ class NotReplayed(Enum):
 
 
 NOT_REPLAYED: Final = NotReplayed.NOT_REPLAYED
-_SUCCEEDED = OperationStatus.SUCCEEDED
-_STEP = OperationType.STEP
 
 
 class OperationLog:
@@ -126,35 +124,22 @@ class OperationLog:
         then ``match`` (the long way) decides, and raises on a mismatch, described in full.
         """
         recorded = self._ops.get(operation_id)
-        if recorded is None or replay_observer.get() is not None:
+        if recorded.__class__ is not dict or replay_observer.get() is not None:
+            # Absent, or already a model (read before, or from a checkpoint response):
+            # ``match`` handles it.
             return NOT_REPLAYED
-        if recorded.__class__ is dict:
-            raw: dict[str, Any] = recorded
-            get = raw.get
-            # Equal as they stand in the common case; else compared as ``match`` does.
-            if (
-                get("Status") != "SUCCEEDED"
-                or get("Type") != "STEP"
-                or (get("SubType") != sub_type and (get("SubType") or None) != (sub_type or None))
-                or (get("Name") != name and (get("Name") or None) != (name or None))
-                or (
-                    get("ParentId") != parent_id
-                    and (get("ParentId") or None) != (parent_id or None)
-                )
-            ):
-                return NOT_REPLAYED
-            details = get("StepDetails")
-            return None if details is None else details.get("Result")
-        op: Operation = recorded  # type: ignore[assignment]
+        get = recorded.get
+        # Equal as they stand in the common case; else compared as ``match`` does.
         if (
-            op.status is not _SUCCEEDED
-            or op.type is not _STEP
-            or (op.sub_type or None) != (sub_type or None)
-            or (op.name or None) != (name or None)
-            or (op.parent_id or None) != (parent_id or None)
+            get("Status") != "SUCCEEDED"
+            or get("Type") != "STEP"
+            or (get("SubType") != sub_type and (get("SubType") or None) != (sub_type or None))
+            or (get("Name") != name and (get("Name") or None) != (name or None))
+            or (get("ParentId") != parent_id and (get("ParentId") or None) != (parent_id or None))
         ):
             return NOT_REPLAYED
-        return None if op.step_details is None else op.step_details.result
+        details = get("StepDetails")
+        return None if details is None else details.get("Result")
 
 
 def _describe_mismatch(recorded: Operation, identity: OperationIdentity) -> str:

@@ -332,9 +332,10 @@ class DurableContext:
             # when awaited, without its model, its identity object or the step machinery.
             payload = rt.log.replayed_success(op_id, sub_type, name, self._parent_id)
             if payload is not NOT_REPLAYED:
-                coro = replayed_result(payload, op_id)
-                rt.issued.append((coro, (op_id, _STEP, sub_type, name, self._parent_id)))
-                return coro
+                return rt.issue(
+                    replayed_result(payload, op_id),
+                    (op_id, _STEP, sub_type, name, self._parent_id),
+                )
         identity, recorded = self._check_identity(
             OperationIdentity(op_id, _STEP, sub_type, name, self._parent_id)
         )

@@ -73,9 +73,9 @@ class InvocationRuntime:
         self.deadline_left_nothing_pending = False
         #: Every live task created inside this invocation; none may outlive it.
         self.tasks = tasks
-        #: The coroutine of every operation called, to find those never awaited.
         self.warned_swallowed = False
-        #: (A replayed step gives its identity's fields as a plain tuple: cheaper to build.)
+        #: The coroutine of every operation called and not yet started, to find those never
+        #: awaited. (A replayed step gives its identity's fields as a plain tuple: cheaper.)
         self.issued: list[tuple[Coroutine[Any, Any, Any], IdentityFields]] = []
         self._prune_issued_at = 64
 
@@ -89,7 +89,7 @@ class InvocationRuntime:
         return self._limiter()
 
     def issue(
-        self, coro: Coroutine[Any, Any, Any], identity: OperationIdentity
+        self, coro: Coroutine[Any, Any, Any], identity: IdentityFields
     ) -> Coroutine[Any, Any, Any]:
         """Remember an operation's coroutine (see ``never_awaited``) and hand it back."""
         issued = self.issued

@@ -77,34 +77,20 @@ def _resolve_name(name: str | None, func: Callable[..., Any]) -> str | None:
     return None
 
 
-class _Binding:
-    """``with ctx._bound():`` sets the current context, log scope and task scope.
+#: The current context, log scope and task scope that ``DurableContext._bind`` replaced.
+Binding = tuple["DurableContext | None", LogScope | None, str]
 
-    A class rather than ``@contextmanager``: every child context and map branch holds
-    one for as long as its body runs, and a generator frame costs several times more.
+
+def unbind(previous: Binding) -> None:
+    """Put back what ``DurableContext._bind`` replaced, when the body it bound ends.
+
+    The previous values, not ``set``'s tokens: all three variables have defaults, so
+    restoring equals resetting, with one tuple per bound body instead of three tokens.
     """
-
-    __slots__ = ("_ctx", "_previous")
-
-    def __init__(self, ctx: DurableContext) -> None:
-        self._ctx = ctx
-        self._previous: tuple[DurableContext | None, LogScope | None, str] | None = None
-
-    def __enter__(self) -> None:
-        # The values to restore, not ``set``'s tokens: three objects fewer per branch
-        # body, and all three variables have defaults, so restoring equals resetting.
-        self._previous = (_current.get(), current_log_scope.get(), current_scope.get())
-        ctx = self._ctx
-        _current.set(ctx)
-        current_log_scope.set(ctx._log_scope)
-        current_scope.set(ctx._prefix or "")
-
-    def __exit__(self, *exc_info: object) -> None:
-        assert self._previous is not None
-        previous_ctx, previous_log_scope, previous_scope = self._previous
-        current_scope.set(previous_scope)
-        current_log_scope.set(previous_log_scope)
-        _current.set(previous_ctx)
+    ctx, log_scope, scope = previous
+    current_scope.set(scope)
+    current_log_scope.set(log_scope)
+    _current.set(ctx)
 
 
 class _ReplayProbe(weakref.ref):  # type: ignore[type-arg]
@@ -277,9 +263,18 @@ class DurableContext:
     def _describe(self) -> str:
         return "the handler" if self._parent_id is None else f"context {self._parent_id}"
 
-    def _bound(self) -> _Binding:
-        """Make this the current context (and log scope) while its body runs."""
-        return _Binding(self)
+    def _bind(self) -> Binding:
+        """Make this the current context (and log scope) until ``unbind(previous)``.
+
+        A pair of calls around ``try``/``finally`` rather than a context manager: every
+        branch of a large map is bound while its body waits, and a manager object with
+        its bound ``__exit__`` would be two more objects each for the cyclic GC to walk.
+        """
+        previous = (_current.get(), current_log_scope.get(), current_scope.get())
+        _current.set(self)
+        current_log_scope.set(self._log_scope)
+        current_scope.set(self._prefix or "")
+        return previous
 
     def _child(self, operation_id: str, *, replaying: bool) -> DurableContext:
         """The context of this context's child operation ``operation_id``."""
@@ -547,7 +542,7 @@ class DurableContext:
         batch ends. Each branch's ID derives from its index, so results never depend on
         the order branches finish in. Returns a ``BatchResult`` in index order.
         """
-        from durable_async._operations.batch import BatchKind, map_branches, run_batch
+        from durable_async._operations.batch import BatchKind, MapBranches, run_batch
 
         items = list(items) if not isinstance(items, Sequence) else items
         if config is not None:
@@ -556,7 +551,7 @@ class DurableContext:
         identity, recorded = self._issue(
             OperationType.CONTEXT, OperationSubType.MAP, validate_name(name)
         )
-        plan = functools.partial(map_branches, items, func, config.item_namer)
+        plan = functools.partial(MapBranches, items, func, config.item_namer)
         return self._rt.issue(
             run_batch(self, identity, recorded, BatchKind.MAP, plan, config), identity
         )

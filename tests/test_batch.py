@@ -479,3 +479,39 @@ async def test_a_finished_branch_context_is_freed_without_the_cyclic_gc() -> Non
     before, after, items = result.result
     assert items == 20
     assert after == before
+
+
+async def test_a_map_branch_waiting_for_its_result_holds_only_its_own_frames() -> None:
+    # With no concurrency bound, every branch of a large map waits for its step's result
+    # to be recorded at the same time; each frame it holds is walked by every full
+    # collection. A waiting branch is its child context, the item function and the step.
+    import inspect
+
+    stacks: list[list[str]] = []
+
+    async def item_step(sc: StepContext, v: int) -> int:
+        if v == 4:  # the last branch to start: the others are all waiting by now
+            for task in asyncio.all_tasks():
+                names: list[str] = []
+                awaited: Any = task.get_coro()
+                while inspect.iscoroutine(awaited):
+                    names.append(awaited.cr_code.co_name)
+                    awaited = awaited.cr_await
+                if names[:1] == ["run_child"] and "item" in names:
+                    stacks.append(names)
+        return v
+
+    async def item(c: DurableContext, v: int, i: int, items: Any) -> int:
+        return await c.step(item_step, v)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> list[int]:
+        batch = await ctx.map(list(range(5)), item)
+        return batch.get_results()
+
+    result = await LocalRunner(handler, MemoryBackend()).run(None)
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == [0, 1, 2, 3, 4]
+    waiting = [names for names in stacks if names[-1] == "run_step"]
+    assert len(waiting) == 4
+    assert all(names == ["run_child", "item", "run_step"] for names in waiting), stacks

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 import attrs
 
@@ -85,23 +85,45 @@ class Branch:
     args: tuple[Any, ...]
 
 
-def map_branches(
-    items: Sequence[Any],
-    func: Callable[..., Awaitable[Any]],
-    namer: Callable[[Any, int], str] | None,
-) -> list[Branch]:
+class MapBranches(Sequence[Branch]):
     """``ctx.map``'s branches: ``func(ctx, item, index, items)``, named by ``namer``.
 
-    Called each time the batch body runs (never when a finished batch replays), as AWS's
-    SDK calls the item namer.
+    Each ``Branch`` is made when it is read, not one per item up front: with no concurrency
+    bound every branch of a large map is alive at once, and each object it holds adds to
+    the cyclic GC's work. The namer is called for every item when the plan is made (each
+    time the batch body runs, never when a finished batch replays), as AWS's SDK calls it.
     """
-    return [
-        Branch(namer(item, index) if namer else f"map-item-{index}", func, (item, index, items))
-        for index, item in enumerate(items)
-    ]
+
+    __slots__ = ("_func", "_items", "_names")
+
+    def __init__(
+        self,
+        items: Sequence[Any],
+        func: Callable[..., Awaitable[Any]],
+        namer: Callable[[Any, int], str] | None,
+    ) -> None:
+        self._items = items
+        self._func = func
+        self._names = None if namer is None else [namer(x, i) for i, x in enumerate(items)]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> Branch: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Branch]: ...
+
+    def __getitem__(self, index: int | slice) -> Branch | Sequence[Branch]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        items = self._items
+        name = f"map-item-{index}" if self._names is None else self._names[index]
+        return Branch(name, self._func, (items[index], index, items))
 
 
-def parallel_branches(branches: Sequence[Any]) -> list[Branch]:
+def parallel_branches(branches: Sequence[Any]) -> Sequence[Branch]:
     """``ctx.parallel``'s branches: functions or ``ParallelBranch`` with a name of their own."""
     planned = []
     for index, branch in enumerate(branches):
@@ -118,7 +140,7 @@ async def run_batch(
     identity: OperationIdentity,
     recorded: Operation | None,
     kind: BatchKind,
-    plan: Callable[[], list[Branch]],
+    plan: Callable[[], Sequence[Branch]],
     config: MapConfig | ParallelConfig,
 ) -> BatchResult:
     """Replay or run a batch: a child context whose body coordinates the branches."""
@@ -155,7 +177,7 @@ class _Coordinator:
         batch_ctx: DurableContext,
         batch_id: str,
         kind: BatchKind,
-        branches: list[Branch],
+        branches: Sequence[Branch],
         config: MapConfig | ParallelConfig,
     ) -> None:
         self._ctx = batch_ctx
@@ -244,54 +266,60 @@ class _Coordinator:
             items.append(_outcome(index, task))
         return BatchResult(tuple(items), record.completion_reason)
 
-    async def _run_branch(self, index: int) -> Any:
-        """Run branch ``index`` in its own (NESTED) or virtual (FLAT) child context."""
-        from durable_async._context import DurableContext
+    def _run_branch(self, index: int) -> Coroutine[Any, Any, Any]:
+        """Run branch ``index`` in its own (NESTED) or virtual (FLAT) child context.
 
+        A NESTED branch's task runs ``run_child`` itself, which matches the branch against
+        the history as its first act: no coroutine of the batch's own stays suspended
+        under every branch of a large map.
+        """
         branch = self._branches[index]
-        ctx = self._ctx
-        rt = ctx._rt
-        branch_id = operation_id(self._batch_id, index)
         identity = OperationIdentity(
-            branch_id,
+            operation_id(self._batch_id, index),
             OperationType.CONTEXT,
             self._kind.branch_sub_type,
             branch.name or None,
             self._batch_id,
         )
         if self._config.nesting is NestingType.FLAT:
-            # No operation of its own to say whether it ran before: its first one does.
-            replayed = rt.log.get(operation_id(branch_id, 1)) is not None
-            virtual = DurableContext(
-                rt, parent_id=self._batch_id, prefix=branch_id, replaying=replayed
-            )
-            # User code all the same: its runs are reported as a nested branch's are
-            # (attempt 1 on the first, None when it runs again).
-            hooks = body_hooks(
-                rt,
-                identity,
-                is_replayed=replayed,
-                attempt=None if replayed else 1,
-                replay_children=self._rebuilding,
-            )
-            async with hooks:
-                with virtual._bound():
-                    value = await branch.func(virtual, *branch.args)
-            context = SerDesContext(branch_id, rt.arn)
-            payload = await serialize(self._item_serdes, value, context)
-            return (
-                None if payload is None else await deserialize(self._item_serdes, payload, context)
-            )
-        identity, recorded = ctx._check_identity(identity)
-        return await run_child(
+            return self._run_flat_branch(identity, branch.func, branch.args)
+        ctx = self._ctx
+        return run_child(
+            ctx._rt, identity, None, ctx, branch.func, branch.args, self._branch_config, match=True
+        )
+
+    async def _run_flat_branch(
+        self,
+        identity: OperationIdentity,
+        func: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+    ) -> Any:
+        """A FLAT branch: its body in a virtual context, with no operation of its own."""
+        from durable_async._context import DurableContext, unbind
+
+        rt = self._ctx._rt
+        branch_id = identity.id
+        # No operation of its own to say whether it ran before: its first one does.
+        replayed = rt.log.get(operation_id(branch_id, 1)) is not None
+        virtual = DurableContext(rt, parent_id=self._batch_id, prefix=branch_id, replaying=replayed)
+        # User code all the same: its runs are reported as a nested branch's are
+        # (attempt 1 on the first, None when it runs again).
+        hooks = body_hooks(
             rt,
             identity,
-            recorded,
-            ctx,
-            branch.func,
-            branch.args,
-            self._branch_config,
+            is_replayed=replayed,
+            attempt=None if replayed else 1,
+            replay_children=self._rebuilding,
         )
+        async with hooks:
+            previous = virtual._bind()
+            try:
+                value = await func(virtual, *args)
+            finally:
+                unbind(previous)
+        context = SerDesContext(branch_id, rt.arn)
+        payload = await serialize(self._item_serdes, value, context)
+        return None if payload is None else await deserialize(self._item_serdes, payload, context)
 
 
 def _outcome(index: int, task: asyncio.Task[Any]) -> BatchItem:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from durable_async._config import ChildConfig
+from durable_async._context import unbind
 from durable_async._error_wire import error_object, rebuild_failure
 from durable_async._errors import (
     BackendError,
@@ -43,8 +44,17 @@ async def run_child(
     func: Callable[..., Any],
     args: tuple[Any, ...],
     config: ChildConfig,
+    *,
+    match: bool = False,
 ) -> Any:
-    """Replay or run a child context and return its result."""
+    """Replay or run a child context and return its result.
+
+    ``match``: first match ``identity`` against the history (``recorded`` is then
+    ignored), in the task that runs the child: a batch branch's task runs this coroutine
+    directly, with no wrapper of its own.
+    """
+    if match:
+        identity, recorded = parent._check_identity(identity)
     replay_children = False
     if recorded is not None:
         details = recorded.context_details
@@ -69,17 +79,29 @@ async def run_child(
     if not replay_children:
         await report_start(rt, identity, is_replayed=recorded is not None)
     child = parent._child(identity.id, replaying=recorded is not None)
-    hooks = body_hooks(
-        rt,
-        identity,
-        is_replayed=recorded is not None,
-        attempt=None if recorded is not None else 1,
-        replay_children=replay_children,
-    )
     try:
-        async with hooks:
-            with child._bound():
-                result = await func(child, *args)
+        if rt.plugins is None:
+            # No hooks to hold: a large map has this frame suspended in every branch.
+            previous = child._bind()
+            try:
+                body = func(child, *args)
+                del func, args  # the body holds what it needs
+                result = await body
+            finally:
+                unbind(previous)
+        else:
+            async with body_hooks(
+                rt,
+                identity,
+                is_replayed=recorded is not None,
+                attempt=None if recorded is not None else 1,
+                replay_children=replay_children,
+            ):
+                previous = child._bind()
+                try:
+                    result = await func(child, *args)
+                finally:
+                    unbind(previous)
     except _NOT_CHILD_FAILURES:
         raise
     except Exception as error:

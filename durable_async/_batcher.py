@@ -90,21 +90,71 @@ class MergeWatcher(Protocol):
         """Called once the call that sent ``updates`` is settled."""
 
 
-class _Queued:
-    __slots__ = ("due", "future", "size", "update")
+class _UpdateQueue:
+    """Queued updates in order, with each one's size, waiter (if any) and due time.
 
-    def __init__(
-        self,
-        update: OperationUpdate,
-        size: int,
-        future: asyncio.Future[None] | None,
-        due: float | None = None,
-    ) -> None:
-        self.update = update
-        self.size = size
-        self.future = future
+    Parallel deques, not a record per update: every branch of a large map has updates
+    queued at once, and a record each would be one more object per update for the
+    cyclic GC to walk.
+    """
+
+    __slots__ = ("_dues", "_sizes", "_updates", "_waiters")
+
+    def __init__(self) -> None:
+        self._updates: deque[OperationUpdate] = deque()
+        self._sizes: deque[int] = deque()
+        self._waiters: deque[asyncio.Future[None] | None] = deque()
         #: Loop time until which a deferred update may wait for company; None: send soon.
-        self.due = due
+        self._dues: deque[float | None] = deque()
+
+    def __len__(self) -> int:
+        return len(self._updates)
+
+    def append(
+        self, update: OperationUpdate, waiter: asyncio.Future[None] | None, due: float | None
+    ) -> None:
+        self._updates.append(update)
+        self._sizes.append(update_size(update))
+        self._waiters.append(waiter)
+        self._dues.append(due)
+
+    def first_due(self) -> float | None:
+        return self._dues[0]
+
+    def take(self, max_updates: int, max_bytes: int) -> _Batch:
+        """The oldest updates that fit in one call (always at least one)."""
+        batch = _Batch()
+        size = 0
+        while self._updates and len(batch.updates) < max_updates:
+            if batch.updates and size + self._sizes[0] > max_bytes:
+                break
+            size += self._sizes.popleft()
+            batch.updates.append(self._updates.popleft())
+            waiter = self._waiters.popleft()
+            if waiter is not None:
+                batch.waiters.append(waiter)
+            if self._dues.popleft() is None:
+                batch.urgent += 1
+        return batch
+
+    def take_waiters(self) -> list[asyncio.Future[None]]:
+        """Empty the queue; the waiters of what it held."""
+        waiters = [waiter for waiter in self._waiters if waiter is not None]
+        for queue in (self._updates, self._sizes, self._waiters, self._dues):
+            queue.clear()
+        return waiters
+
+
+class _Batch:
+    """The updates of one checkpoint call, and the futures waiting for them."""
+
+    __slots__ = ("updates", "urgent", "waiters")
+
+    def __init__(self) -> None:
+        self.updates: list[OperationUpdate] = []
+        self.waiters: list[asyncio.Future[None]] = []
+        #: How many of the updates were not deferred.
+        self.urgent = 0
 
 
 class CheckpointBatcher:
@@ -135,7 +185,7 @@ class CheckpointBatcher:
         self._logger = logger
         self._max_bytes = max_batch_bytes
         self._max_updates = max_batch_updates
-        self._queue: deque[_Queued] = deque()
+        self._queue = _UpdateQueue()
         #: Queued updates that are not deferred: while there are none, the flush task holds.
         self._urgent = 0
         self._hold = HOLD_INITIAL
@@ -188,9 +238,9 @@ class CheckpointBatcher:
         self._check_open()
         if defer:
             due = asyncio.get_running_loop().time() + self._hold
-            self._queue.append(_Queued(update, update_size(update), None, due))
+            self._queue.append(update, None, due)
         else:
-            self._queue.append(_Queued(update, update_size(update), None))
+            self._queue.append(update, None, None)
             self._urgent += 1
         self._wake_flusher()
 
@@ -202,7 +252,7 @@ class CheckpointBatcher:
         """
         self._check_open()
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Queued(update, update_size(update), future))
+        self._queue.append(update, future, None)
         self._urgent += 1
         self._wake_flusher()
         return future
@@ -234,7 +284,7 @@ class CheckpointBatcher:
         except Exception as exc:  # a bug here must not leave waiters hanging
             failure = CheckpointError(f"the checkpoint flush task failed: {exc!r}", retryable=True)
             failure.__cause__ = exc
-            self._fail([], failure)
+            self._fail(None, failure)
         finally:
             self._running = False
             self._settle_leftovers()
@@ -279,7 +329,7 @@ class CheckpointBatcher:
             expired = True
             self._wake.set()
 
-        timer = asyncio.get_running_loop().call_at(self._queue[0].due or 0.0, expire)
+        timer = asyncio.get_running_loop().call_at(self._queue.first_due() or 0.0, expire)
         try:
             while not (expired or self._urgent or self._closing):
                 self._wake.clear()
@@ -296,21 +346,13 @@ class CheckpointBatcher:
                 return
             seen = len(queue)
 
-    def _take_batch(self) -> list[_Queued]:
-        queue = self._queue
-        batch = [queue.popleft()]
-        size = batch[0].size
-        while queue and len(batch) < self._max_updates:
-            item = queue[0]
-            if size + item.size > self._max_bytes:
-                break
-            size += item.size
-            batch.append(queue.popleft())
-        self._urgent -= sum(1 for item in batch if item.due is None)
+    def _take_batch(self) -> _Batch:
+        batch = self._queue.take(self._max_updates, self._max_bytes)
+        self._urgent -= batch.urgent
         return batch
 
-    async def _send(self, batch: list[_Queued]) -> None:
-        updates = tuple(item.update for item in batch)
+    async def _send(self, batch: _Batch) -> None:
+        updates = tuple(batch.updates)
         request = CheckpointRequest(
             durable_execution_arn=self._arn,
             checkpoint_token=self._token,
@@ -371,16 +413,16 @@ class CheckpointBatcher:
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt, SystemExit and kin: after settling the batch
             return
-        for item in batch:
-            if item.future is not None and not item.future.done():
-                item.future.set_result(None)
+        for waiter in batch.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
         self._monitor.state_refreshed()
         if watcher is not None:
             # After the waiters are settled (they run once this yields): a plugin's
             # failure or cancellation cannot leave them hanging.
             await watcher.merged(updates)
 
-    def _revoke(self, batch: list[_Queued]) -> None:
+    def _revoke(self, batch: _Batch) -> None:
         self._logger.warning(
             "checkpoint token withdrawn by the service; ending this invocation PENDING",
             extra={"executionArn": self._arn},
@@ -389,7 +431,7 @@ class CheckpointBatcher:
         self._monitor.release()
         self._settle(batch, Suspended)
 
-    def _fail(self, batch: list[_Queued], error: BackendError) -> None:
+    def _fail(self, batch: _Batch | None, error: BackendError) -> None:
         # The message, not the exception: a record kept by a handler must not pin the
         # exception's traceback (and through it this invocation's loop objects).
         self._logger.error(
@@ -398,18 +440,17 @@ class CheckpointBatcher:
         self.failure = error
         self._settle(batch, error)
 
-    def _settle(self, batch: list[_Queued], error: BaseException | type[BaseException]) -> None:
-        items = [*batch, *self._queue]
-        self._queue.clear()
+    def _settle(self, batch: _Batch | None, error: BaseException | type[BaseException]) -> None:
+        waiters = [*(batch.waiters if batch is not None else ()), *self._queue.take_waiters()]
         self._urgent = 0
-        for item in items:
-            if item.future is not None and not item.future.done():
-                item.future.set_exception(error() if isinstance(error, type) else error)
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_exception(error() if isinstance(error, type) else error)
 
     def _settle_leftovers(self) -> None:
         if self._queue:
             failure: BaseException = self.failure or Suspended()
-            self._settle([], failure)
+            self._settle(None, failure)
 
     def statistics(self) -> dict[str, Any]:
         """Calls made and updates still queued."""

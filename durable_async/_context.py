@@ -77,22 +77,6 @@ def _resolve_name(name: str | None, func: Callable[..., Any]) -> str | None:
     return None
 
 
-#: The current context, log scope and task scope that ``DurableContext._bind`` replaced.
-Binding = tuple["DurableContext | None", LogScope | None, str]
-
-
-def unbind(previous: Binding) -> None:
-    """Put back what ``DurableContext._bind`` replaced, when the body it bound ends.
-
-    The previous values, not ``set``'s tokens: all three variables have defaults, so
-    restoring equals resetting, with one tuple per bound body instead of three tokens.
-    """
-    ctx, log_scope, scope = previous
-    current_scope.set(scope)
-    current_log_scope.set(log_scope)
-    _current.set(ctx)
-
-
 class _ReplayProbe(weakref.ref):  # type: ignore[type-arg]
     """A context's replay status for its log scope, without keeping the context alive.
 
@@ -120,6 +104,9 @@ class DurableContext:
         "_log_scope",
         "_logger",
         "_next_id",
+        "_outer_ctx",
+        "_outer_log_scope",
+        "_outer_scope",
         "_owner",
         "_parent_id",
         "_position",
@@ -157,6 +144,10 @@ class DurableContext:
         self._log_scope = LogScope(fields, _ReplayProbe(self))
         #: Made on first use: most contexts (map branches, say) never log.
         self._logger: DurableLogger | None = None
+        #: What ``_bind`` replaced, while the context's body runs.
+        self._outer_ctx: DurableContext | None = None
+        self._outer_log_scope: LogScope | None = None
+        self._outer_scope = ""
 
     # -- facts about the execution -------------------------------------------------------
 
@@ -263,18 +254,32 @@ class DurableContext:
     def _describe(self) -> str:
         return "the handler" if self._parent_id is None else f"context {self._parent_id}"
 
-    def _bind(self) -> Binding:
-        """Make this the current context (and log scope) until ``unbind(previous)``.
+    def _bind(self) -> None:
+        """Make this the current context (and log scope) until ``_unbind()``.
 
-        A pair of calls around ``try``/``finally`` rather than a context manager: every
-        branch of a large map is bound while its body waits, and a manager object with
-        its bound ``__exit__`` would be two more objects each for the cyclic GC to walk.
+        Calls around ``try``/``finally`` rather than a context manager, and what they
+        replace kept in this context's slots: every branch of a large map is bound while
+        its body waits, and a manager, its bound ``__exit__`` and a tuple of previous
+        values would be three more objects each for the cyclic GC to walk. A context's
+        body runs once at a time, so one set of slots is enough.
         """
-        previous = (_current.get(), current_log_scope.get(), current_scope.get())
+        self._outer_ctx = _current.get()
+        self._outer_log_scope = current_log_scope.get()
+        self._outer_scope = current_scope.get()
         _current.set(self)
         current_log_scope.set(self._log_scope)
         current_scope.set(self._prefix or "")
-        return previous
+
+    def _unbind(self) -> None:
+        """Put back what ``_bind`` replaced, when the body ends.
+
+        The previous values, not ``set``'s tokens: all three variables have defaults, so
+        restoring equals resetting.
+        """
+        current_scope.set(self._outer_scope)
+        current_log_scope.set(self._outer_log_scope)
+        _current.set(self._outer_ctx)
+        self._outer_ctx = self._outer_log_scope = None
 
     def _child(self, operation_id: str, *, replaying: bool) -> DurableContext:
         """The context of this context's child operation ``operation_id``."""

@@ -295,7 +295,7 @@ class _Coordinator:
         args: tuple[Any, ...],
     ) -> Any:
         """A FLAT branch: its body in a virtual context, with no operation of its own."""
-        from durable_async._context import DurableContext, unbind
+        from durable_async._context import DurableContext
 
         rt = self._ctx._rt
         branch_id = identity.id
@@ -312,11 +312,11 @@ class _Coordinator:
             replay_children=self._rebuilding,
         )
         async with hooks:
-            previous = virtual._bind()
+            virtual._bind()
             try:
                 value = await func(virtual, *args)
             finally:
-                unbind(previous)
+                virtual._unbind()
         context = SerDesContext(branch_id, rt.arn)
         payload = await serialize(self._item_serdes, value, context)
         return None if payload is None else await deserialize(self._item_serdes, payload, context)

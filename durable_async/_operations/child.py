@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from durable_async._config import ChildConfig
-from durable_async._context import unbind
 from durable_async._error_wire import error_object, rebuild_failure
 from durable_async._errors import (
     BackendError,
@@ -82,13 +81,13 @@ async def run_child(
     try:
         if rt.plugins is None:
             # No hooks to hold: a large map has this frame suspended in every branch.
-            previous = child._bind()
+            child._bind()
             try:
                 body = func(child, *args)
                 del func, args  # the body holds what it needs
                 result = await body
             finally:
-                unbind(previous)
+                child._unbind()
         else:
             async with body_hooks(
                 rt,
@@ -97,11 +96,11 @@ async def run_child(
                 attempt=None if recorded is not None else 1,
                 replay_children=replay_children,
             ):
-                previous = child._bind()
+                child._bind()
                 try:
                     result = await func(child, *args)
                 finally:
-                    unbind(previous)
+                    child._unbind()
     except _NOT_CHILD_FAILURES:
         raise
     except Exception as error:

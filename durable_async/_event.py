@@ -124,9 +124,7 @@ def check_unique(listed: int, log: OperationLog, raw_operations: list[dict[str, 
 
 def decode_input(log: OperationLog) -> Any:
     """The execution's input: the EXECUTION operation's payload, as JSON (``{}`` if none)."""
-    execution = log.execution
-    details = execution.execution_details if execution is not None else None
-    payload = details.input_payload if details is not None else None
+    payload = log.input_payload
     if payload is None or not payload.strip():
         return {}
     try:

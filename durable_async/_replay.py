@@ -9,7 +9,11 @@ from typing import Any, Final
 
 from durable_async._errors import NonDeterministicExecutionError
 from durable_async._identity import OperationIdentity
-from durable_async._wire.converter import decodes_cleanly, operation_from_wire
+from durable_async._wire.converter import (
+    decodes_cleanly,
+    execution_decodes_cleanly,
+    operation_from_wire,
+)
 from durable_async._wire.enums import OperationType
 from durable_async._wire.models import Operation
 
@@ -49,7 +53,8 @@ class OperationLog:
     def __init__(self) -> None:
         #: A service dict until first read, then the ``Operation`` built from it.
         self._ops: dict[str, Operation | dict[str, Any]] = {}
-        self._execution: Operation | None = None
+        #: The EXECUTION operation; a service dict until read (most read only its input).
+        self._execution: Operation | dict[str, Any] | None = None
 
     def apply(self, operations: Iterable[Operation]) -> None:
         """Record operations, replacing older views of the same IDs."""
@@ -65,6 +70,8 @@ class OperationLog:
         for raw in operations:
             if raw.__class__ is dict and decodes_cleanly(raw):
                 ops[raw["Id"]] = raw
+            elif raw.__class__ is dict and execution_decodes_cleanly(raw):
+                ops[raw["Id"]] = self._execution = raw
             else:
                 self.apply((_structure_operation(raw),))
 
@@ -88,7 +95,25 @@ class OperationLog:
     @property
     def execution(self) -> Operation | None:
         """The EXECUTION operation, which carries the input payload."""
-        return self._execution
+        execution = self._execution
+        if execution.__class__ is dict:
+            execution = self._execution = self.get(execution["Id"])
+        return execution  # type: ignore[return-value]
+
+    @property
+    def input_payload(self) -> str | None:
+        """The execution's input payload, read without decoding the operation."""
+        execution = self._execution
+        if execution is None:
+            return None
+        if isinstance(execution, dict):
+            details = execution.get("ExecutionDetails")
+            return None if details is None else details.get("InputPayload")
+        return (
+            None
+            if execution.execution_details is None
+            else execution.execution_details.input_payload
+        )
 
     @property
     def has_history(self) -> bool:

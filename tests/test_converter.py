@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+
 from durable_async._wire.converter import from_wire, operation_from_wire, to_wire
-from durable_async._wire.enums import OperationAction, OperationStatus, OperationType
+from durable_async._wire.enums import (
+    InvocationStatus,
+    OperationAction,
+    OperationStatus,
+    OperationType,
+)
 from durable_async._wire.models import (
     CallbackDetails,
     ChainedInvokeDetails,
@@ -14,6 +21,7 @@ from durable_async._wire.models import (
     ErrorObject,
     ExecutionDetails,
     ExecutionStatePage,
+    InvocationOutput,
     Operation,
     OperationUpdate,
     StepDetails,
@@ -127,3 +135,13 @@ def test_updates_omit_absent_fields_and_use_the_service_names() -> None:
         "Error": {"ErrorMessage": "boom", "ErrorType": "ValueError"},
         "StepOptions": {"NextAttemptDelaySeconds": 5},
     }
+
+
+@pytest.mark.parametrize("status", list(InvocationStatus))
+@pytest.mark.parametrize("result", [None, "", '{"a": 1}'])
+def test_an_invocation_output_built_directly_is_what_the_converter_makes(
+    status: InvocationStatus, result: str | None
+) -> None:
+    from durable_async._invocation import _output
+
+    assert _output(status, result=result) == to_wire(InvocationOutput(status=status, result=result))

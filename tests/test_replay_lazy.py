@@ -28,7 +28,12 @@ from durable_async import (
     durable_execution,
 )
 from durable_async._identity import operation_id
-from durable_async._wire.converter import decodes_cleanly, operation_from_wire
+from durable_async._replay import OperationLog
+from durable_async._wire.converter import (
+    decodes_cleanly,
+    execution_decodes_cleanly,
+    operation_from_wire,
+)
 from durable_async._wire.models import Operation
 from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
 
@@ -100,6 +105,7 @@ _details = (
             "ScheduledEndTimestamp": _timestamp,
             "ReplayChildren": _json,
             "CallbackId": _json,
+            "InputPayload": _json,
         },
     )
 )
@@ -131,6 +137,37 @@ def test_an_operation_left_to_decode_later_always_decodes(raw: dict[str, Any]) -
     if decodes_cleanly(raw):
         op = operation_from_wire()(raw)
         assert op.id == raw["Id"]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(raw=_operations)
+def test_an_execution_left_to_decode_later_decodes_to_the_input_read_from_its_dict(
+    raw: dict[str, Any],
+) -> None:
+    """The input read from a deferred EXECUTION dict is the one its model would carry."""
+    if execution_decodes_cleanly(raw):
+        op = operation_from_wire()(raw)
+        log = OperationLog()
+        log.apply_raw([raw])
+        details = op.execution_details
+        assert log.input_payload == (details.input_payload if details else None)
+        assert log.execution == op
+
+
+def test_an_execution_as_lambda_sends_it_is_left_to_decode_later() -> None:
+    sent = {
+        **EXECUTION_OP,
+        "StartTimestamp": 1_700_000_000_000,
+        "ExecutionDetails": {"InputPayload": '{"k": 1}'},
+    }
+    assert execution_decodes_cleanly(EXECUTION_OP)
+    assert execution_decodes_cleanly(sent)
+    assert not execution_decodes_cleanly({**EXECUTION_OP, "ExecutionDetails": {"InputPayload": 5}})
+    log = OperationLog()
+    log.apply_raw([sent])
+    assert log.input_payload == '{"k": 1}'
+    assert not log.has_history
+    assert log.execution == operation_from_wire()(sent)
 
 
 def test_a_step_as_lambda_records_it_is_left_to_decode_later() -> None:

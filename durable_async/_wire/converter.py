@@ -273,6 +273,40 @@ def decodes_cleanly(raw: dict[str, Any]) -> bool:
     return raw.keys() <= _PLAIN_KEYS or all(get(key) is None for key in _CONVERTED_DETAILS)
 
 
+_OTHER_DETAILS = ("StepDetails", *_CONVERTED_DETAILS[1:])
+
+
+def execution_decodes_cleanly(raw: dict[str, Any]) -> bool:
+    """Whether the EXECUTION operation ``raw`` may stay a dict until something reads it.
+
+    True when structuring it cannot fail and its input is a plain string (or absent), so
+    the input can be read from the dict as the model would hold it: most invocations read
+    nothing else of it.
+    """
+    get = raw.get
+    try:
+        if get("Type") != "EXECUTION" or get("Status") not in _STATUSES:
+            return False
+    except TypeError:  # unhashable
+        return False
+    if get("Id").__class__ is not str:
+        return False
+    start = get("StartTimestamp")
+    if start is not None and not (start.__class__ is int and 0 <= start <= _LATEST_MILLIS):
+        return False
+    end = get("EndTimestamp")
+    if end is not None and not (end.__class__ is int and 0 <= end <= _LATEST_MILLIS):
+        return False
+    details = get("ExecutionDetails")
+    if details is not None:
+        if details.__class__ is not dict or details.keys() - {"InputPayload"}:
+            return False
+        payload = details.get("InputPayload")
+        if payload is not None and payload.__class__ is not str:
+            return False
+    return all(get(key) is None for key in _OTHER_DETAILS)
+
+
 def operation_from_wire() -> Callable[[Any], Operation]:
     """The bare structure function for ``Operation``: the replay hot path skips dispatch."""
     hook = converter.get_structure_hook(Operation)
@@ -290,6 +324,7 @@ __all__ = [
     "OperationUpdate",
     "converter",
     "decodes_cleanly",
+    "execution_decodes_cleanly",
     "from_wire",
     "to_wire",
 ]

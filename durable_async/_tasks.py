@@ -39,13 +39,17 @@ current_scope: contextvars.ContextVar[str] = contextvars.ContextVar(
 class TaskRegistry:
     """The live tasks of one invocation."""
 
-    __slots__ = ("_callbacks_context", "_live", "_on_done")
+    __slots__ = ("_callbacks_context", "_live", "_on_done", "_then")
 
     def __init__(self) -> None:
         self._live: set[asyncio.Task[Any]] = set()
-        #: The bookkeeping callback reads no context variable: one empty context serves
-        #: every task instead of a copy of the caller's each, and one bound method.
+        #: What to call after the bookkeeping, for tasks whose owner asked (``when_done``).
+        self._then: dict[asyncio.Task[Any], Callable[[asyncio.Task[Any]], None]] = {}
+        #: One context for every task's done callback instead of a copy of the caller's
+        #: each, and one bound method. It marks the callback as the invocation's work
+        #: (see ``SuspensionMonitor``): an owner's callback run from it wakes the owner.
         self._callbacks_context = contextvars.Context()
+        self._callbacks_context.run(current_task_info.set, TaskInfo(self, "<done callbacks>"))
         self._on_done = self._done
 
     def add(self, task: asyncio.Task[Any]) -> None:
@@ -56,9 +60,25 @@ class TaskRegistry:
         else:
             _collect_suspension(task)
 
+    def when_done(
+        self, task: asyncio.Task[Any], callback: Callable[[asyncio.Task[Any]], None]
+    ) -> None:
+        """Call ``callback(task)`` once ``task`` is done, like ``add_done_callback``.
+
+        From the registry's own done callback when it tracks the task: a second callback
+        would cost the task a list and a tuple, for every branch of a large map.
+        """
+        if task in self._live:
+            self._then[task] = callback
+        else:
+            task.add_done_callback(callback, context=self._callbacks_context)
+
     def _done(self, task: asyncio.Task[Any]) -> None:
         self._live.discard(task)
         _collect_suspension(task)
+        then = self._then.pop(task, None)
+        if then is not None:
+            then(task)
 
     def __iter__(self) -> Iterator[asyncio.Task[Any]]:
         return iter(list(self._live))

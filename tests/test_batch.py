@@ -515,3 +515,36 @@ async def test_a_map_branch_waiting_for_its_result_holds_only_its_own_frames() -
     waiting = [names for names in stacks if names[-1] == "run_step"]
     assert len(waiting) == 4
     assert all(names == ["run_child", "item", "run_step"] for names in waiting), stacks
+
+
+@pytest.mark.parametrize("nesting", [NestingType.FLAT, NestingType.NESTED])
+async def test_a_branch_ending_as_its_sibling_parks_completes_the_batch_in_this_invocation(
+    nesting: NestingType,
+) -> None:
+    async def quick(sc: StepContext) -> str:
+        return "worked"
+
+    # Both branches' steps are acknowledged by one call, so in the same turn of the loop
+    # the first branch parks on its wait and the second ends. The ended branch's done
+    # callback still waits to run when the park asks whether anything can move; it must
+    # count, or the invocation suspends with the policy already met.
+    async def waits(c: DurableContext) -> str:
+        await c.step(quick)
+        await c.wait(seconds=60, name="long")
+        return "waited"
+
+    async def works(c: DurableContext) -> str:
+        return await c.step(quick)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ParallelConfig(
+            nesting=nesting, completion_config=CompletionConfig(min_successful=1)
+        )
+        batch = await ctx.parallel([waits, works], config=config)
+        return [batch.completion_reason.value, batch.get_results()]
+
+    result = await LocalRunner(handler, MemoryBackend()).run(None)
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == ["MIN_SUCCESSFUL_REACHED", ["worked"]]
+    assert result.invocations == 1

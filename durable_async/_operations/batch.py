@@ -16,7 +16,6 @@ its branches, and the invocation suspends once no branch can move.
 from __future__ import annotations
 
 import asyncio
-import contextvars
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, overload
@@ -221,9 +220,9 @@ class _Coordinator:
             collect_outcome(task)  # the coordinator owns it
             finished.put_nowait(task)
 
-        # One context for every branch's done callback instead of a copy each; it is the
-        # coordinator's, so a callback waiting to run counts as the invocation's work.
-        callbacks_context = contextvars.copy_context()
+        # Told by the invocation's task registry, from the one done callback it has on
+        # every task (a callback waiting to run counts as the invocation's work).
+        tasks = self._ctx._rt.tasks
 
         # A custom predicate is asked once before anything starts, as AWS's SDK does.
         reason = CompletionReason.ALL_COMPLETED if total == 0 else policy.reason(0, 0, total, view)
@@ -232,7 +231,7 @@ class _Coordinator:
                 while started < total and len(running) < limit:
                     task = asyncio.create_task(self._run_branch(started))
                     running[task] = started
-                    task.add_done_callback(branch_done, context=callbacks_context)
+                    tasks.when_done(task, branch_done)
                     started += 1
                 done = [await finished.get()]
                 while not finished.empty():

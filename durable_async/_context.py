@@ -32,7 +32,7 @@ from durable_async._errors import (
     ValidationError,
 )
 from durable_async._identity import OperationIdentity, id_at, id_base, operation_id
-from durable_async._logging import DurableLogger, LogScope, current_log_scope
+from durable_async._logging import DurableLogger, LogScope, LogScopeSource, current_log_scope
 from durable_async._operations._common import misuse_in_body, running_body
 from durable_async._operations.recorded import recorded_now, recorded_random, recorded_uuid4
 from durable_async._operations.step import StepContext, replayed_result, run_step
@@ -80,8 +80,8 @@ def _resolve_name(name: str | None, func: Callable[..., Any]) -> str | None:
 class _ReplayProbe(weakref.ref):  # type: ignore[type-arg]
     """A context's replay status for its log scope, without keeping the context alive.
 
-    The scope lives in the context and in ``current_log_scope``; a bound method would make
-    the pair a reference cycle that only the cyclic GC frees, so every finished branch of
+    The scope lives in the context (once made); a bound method would make the pair a
+    reference cycle that only the cyclic GC frees, so every finished branch of
     a large map would stay resident until the next full collection. A weak reference that
     answers the question itself is one object per context, not a closure's three.
     """
@@ -101,6 +101,7 @@ class DurableContext:
 
     __slots__ = (
         "_id_base",
+        "_log_fields",
         "_log_scope",
         "_logger",
         "_next_id",
@@ -141,12 +142,14 @@ class DurableContext:
         fields: dict[str, object] = {"executionArn": runtime.arn}
         if parent_id:
             fields["parentId"] = parent_id
-        self._log_scope = LogScope(fields, _ReplayProbe(self))
+        self._log_fields = fields
+        #: Made when first needed (``_make_log_scope``): most contexts never log.
+        self._log_scope: LogScope | None = None
         #: Made on first use: most contexts (map branches, say) never log.
         self._logger: DurableLogger | None = None
         #: What ``_bind`` replaced, while the context's body runs.
         self._outer_ctx: DurableContext | None = None
-        self._outer_log_scope: LogScope | None = None
+        self._outer_log_scope: LogScope | LogScopeSource | None = None
         self._outer_scope = ""
 
     # -- facts about the execution -------------------------------------------------------
@@ -166,7 +169,7 @@ class DurableContext:
         """A logger tagged with the execution; silent while the handler replays."""
         logger = self._logger
         if logger is None:
-            logger = self._logger = DurableLogger(self._rt.logger, self._log_scope)
+            logger = self._logger = DurableLogger(self._rt.logger, self._make_log_scope())
         return logger
 
     # -- AWS Lambda Powertools compatibility ---------------------------------------------
@@ -267,7 +270,7 @@ class DurableContext:
         self._outer_log_scope = current_log_scope.get()
         self._outer_scope = current_scope.get()
         _current.set(self)
-        current_log_scope.set(self._log_scope)
+        current_log_scope.set(self)
         current_scope.set(self._prefix or "")
 
     def _unbind(self) -> None:
@@ -280,6 +283,13 @@ class DurableContext:
         current_log_scope.set(self._outer_log_scope)
         _current.set(self._outer_ctx)
         self._outer_ctx = self._outer_log_scope = None
+
+    def _make_log_scope(self) -> LogScope:
+        """The log scope of this context (``LogScopeSource``): its fields and replay status."""
+        scope = self._log_scope
+        if scope is None:
+            scope = self._log_scope = LogScope(self._log_fields, _ReplayProbe(self))
+        return scope
 
     def _child(self, operation_id: str, *, replaying: bool) -> DurableContext:
         """The context of this context's child operation ``operation_id``."""
@@ -340,7 +350,7 @@ class DurableContext:
             OperationIdentity(op_id, _STEP, sub_type, name, self._parent_id)
         )
         return rt.issue(
-            run_step(rt, identity, recorded, func, args, config, self._log_scope.fields),  # type: ignore[arg-type]
+            run_step(rt, identity, recorded, func, args, config, self._log_fields),
             identity,
         )
 
@@ -526,7 +536,7 @@ class DurableContext:
                 initial_state,
                 strategy,
                 serdes,
-                dict(self._log_scope.fields),
+                dict(self._log_fields),
             ),
             identity,
         )

@@ -224,7 +224,7 @@ class Invocation:
         ctx._owner = root
         context = contextvars.copy_context()
         context.run(_current.set, ctx)
-        context.run(current_log_scope.set, ctx._log_scope)
+        context.run(current_log_scope.set, ctx)
         context.run(current_task_info.set, root)
         context.run(current_scope.set, "")
         # A handler run from inside another's step body (a nested invocation) is not in it.

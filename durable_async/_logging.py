@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
@@ -29,7 +29,28 @@ class LogScope:
     is_replaying: Callable[[], bool] = _never
 
 
-current_log_scope: ContextVar[LogScope | None] = ContextVar("durable_async_log_scope", default=None)
+class LogScopeSource(Protocol):
+    """What ``current_log_scope`` holds instead of a ``LogScope`` while a context's body runs.
+
+    The durable context itself: it makes its scope when a record needs one. Most contexts
+    (every branch of a large map) never log, and a scope object each would be one more
+    object per waiting branch for the cyclic GC to walk.
+    """
+
+    def _make_log_scope(self) -> LogScope: ...
+
+
+current_log_scope: ContextVar[LogScope | LogScopeSource | None] = ContextVar(
+    "durable_async_log_scope", default=None
+)
+
+
+def scope_now() -> LogScope | None:
+    """The log scope of the code running now, if it runs inside a durable handler."""
+    scope = current_log_scope.get()
+    if scope is None or isinstance(scope, LogScope):
+        return scope
+    return scope._make_log_scope()
 
 
 class DurableLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
@@ -77,7 +98,7 @@ class DurableLogFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Add missing fields; return ``False`` for records emitted while replaying."""
-        scope = current_log_scope.get()
+        scope = scope_now()
         if scope is None:
             return True
         if self.drop_replayed and scope.is_replaying():

@@ -240,17 +240,15 @@ _CONVERTED_DETAILS = (
 )
 
 
-def decodes_cleanly(raw: dict[str, Any]) -> bool:
-    """Whether structuring the service dict ``raw`` into an ``Operation`` cannot fail.
+def _plain_header(raw: dict[str, Any], types: frozenset[str]) -> bool:
+    """Whether the fields every operation has decode cleanly in ``raw``.
 
-    True for the common shape of a recorded operation (a string ID, a known type and
-    status other than EXECUTION, epoch-millisecond timestamps, step details without an
-    error): replay may then decode it when it reaches it, or never, and still know that the
-    event was well formed. Anything else is decoded at once, so its errors surface as before.
+    Its type is one of ``types``, its status known, its ID a string and its timestamps
+    epoch milliseconds.
     """
     get = raw.get
     try:
-        if get("Type") not in _LAZY_TYPES or get("Status") not in _STATUSES:
+        if get("Type") not in types or get("Status") not in _STATUSES:
             return False
     except TypeError:  # unhashable
         return False
@@ -260,9 +258,20 @@ def decodes_cleanly(raw: dict[str, Any]) -> bool:
     if start is not None and not (start.__class__ is int and 0 <= start <= _LATEST_MILLIS):
         return False
     end = get("EndTimestamp")
-    if end is not None and not (end.__class__ is int and 0 <= end <= _LATEST_MILLIS):
+    return end is None or (end.__class__ is int and 0 <= end <= _LATEST_MILLIS)
+
+
+def decodes_cleanly(raw: dict[str, Any]) -> bool:
+    """Whether structuring the service dict ``raw`` into an ``Operation`` cannot fail.
+
+    True for the common shape of a recorded operation (a string ID, a known type and
+    status other than EXECUTION, epoch-millisecond timestamps, step details without an
+    error): replay may then decode it when it reaches it, or never, and still know that the
+    event was well formed. Anything else is decoded at once, so its errors surface as before.
+    """
+    if not _plain_header(raw, _LAZY_TYPES):
         return False
-    details = get("StepDetails")
+    details = raw.get("StepDetails")
     if details is not None and (
         details.__class__ is not dict
         or details.get("Error") is not None
@@ -270,9 +279,10 @@ def decodes_cleanly(raw: dict[str, Any]) -> bool:
     ):
         return False
     # Every other detail is converted field by field: those operations are decoded at once.
-    return raw.keys() <= _PLAIN_KEYS or all(get(key) is None for key in _CONVERTED_DETAILS)
+    return raw.keys() <= _PLAIN_KEYS or all(raw.get(key) is None for key in _CONVERTED_DETAILS)
 
 
+_EXECUTION_TYPE = frozenset({OperationType.EXECUTION.value})
 _OTHER_DETAILS = ("StepDetails", *_CONVERTED_DETAILS[1:])
 
 
@@ -283,28 +293,16 @@ def execution_decodes_cleanly(raw: dict[str, Any]) -> bool:
     the input can be read from the dict as the model would hold it: most invocations read
     nothing else of it.
     """
-    get = raw.get
-    try:
-        if get("Type") != "EXECUTION" or get("Status") not in _STATUSES:
-            return False
-    except TypeError:  # unhashable
+    if not _plain_header(raw, _EXECUTION_TYPE):
         return False
-    if get("Id").__class__ is not str:
-        return False
-    start = get("StartTimestamp")
-    if start is not None and not (start.__class__ is int and 0 <= start <= _LATEST_MILLIS):
-        return False
-    end = get("EndTimestamp")
-    if end is not None and not (end.__class__ is int and 0 <= end <= _LATEST_MILLIS):
-        return False
-    details = get("ExecutionDetails")
+    details = raw.get("ExecutionDetails")
     if details is not None:
         if details.__class__ is not dict or details.keys() - {"InputPayload"}:
             return False
         payload = details.get("InputPayload")
         if payload is not None and payload.__class__ is not str:
             return False
-    return all(get(key) is None for key in _OTHER_DETAILS)
+    return all(raw.get(key) is None for key in _OTHER_DETAILS)
 
 
 def operation_from_wire() -> Callable[[Any], Operation]:

@@ -113,8 +113,9 @@ class _UpdateQueue:
     def append(
         self, update: OperationUpdate, waiter: asyncio.Future[None] | None, due: float | None
     ) -> None:
+        size = update_size(update)  # first: if it raises, the deques stay aligned
         self._updates.append(update)
-        self._sizes.append(update_size(update))
+        self._sizes.append(size)
         self._waiters.append(waiter)
         self._dues.append(due)
 

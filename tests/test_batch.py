@@ -548,3 +548,25 @@ async def test_a_branch_ending_as_its_sibling_parks_completes_the_batch_in_this_
     assert result.status == "SUCCEEDED", result.error
     assert result.result == ["MIN_SUCCESSFUL_REACHED", ["worked"]]
     assert result.invocations == 1
+
+
+async def test_a_branch_that_changes_the_items_does_not_change_what_later_branches_get() -> None:
+    # Replay does not run a finished branch's body again, so a change it made to the items
+    # would not be there on replay: each branch gets the item as it was when the map began.
+    got: list[str] = []
+
+    async def item(c: DurableContext, v: str, i: int, items: Any) -> str:
+        got.append(v)
+        if i == 0:
+            items[1] = "changed"
+        return v
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        batch = await ctx.map(["a", "b"], item, config=MapConfig(max_concurrency=1))
+        return batch.get_results()
+
+    result = await LocalRunner(handler, MemoryBackend()).run(None)
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == ["a", "b"]
+    assert got == ["a", "b"]

@@ -229,3 +229,29 @@ async def test_batches_stay_under_the_byte_limit_with_non_ascii_errors() -> None
         # What botocore sends for Updates alone (json.dumps, ASCII-escaped).
         body = json.dumps([to_wire(u) for u in call.updates]).encode()
         assert len(body) <= MAX_BATCH_BYTES, (len(call.updates), len(body))
+
+
+@pytest.mark.anyio
+async def test_an_update_that_cannot_be_sized_fails_alone_and_later_ones_are_recorded() -> None:
+    # A summary that is not a string cannot be sized (or sent). It fails the child that
+    # made it; the queue must stay as it was, so the next step's result reaches its step.
+    from durable_async import ChildConfig
+    from durable_async.testing import LocalRunner, MemoryBackend
+
+    async def big(c: DurableContext) -> str:
+        return "x" * (300 * 1024)
+
+    async def echo(sc: StepContext, v: str) -> str:
+        return v
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        config = ChildConfig(summary_generator=lambda result: {1, 2})  # type: ignore[arg-type,return-value]
+        with pytest.raises(TypeError):
+            await ctx.run_in_child_context(big, name="big", config=config)
+        return await ctx.step(echo, "after", name="after")
+
+    runner = LocalRunner(handler, MemoryBackend(), max_invocations=2)
+    result = await asyncio.wait_for(runner.run(None), 30)
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == "after"

@@ -395,3 +395,49 @@ async def test_a_task_created_in_a_step_body_does_not_outlive_the_invocation() -
     output = await invoke_once(handler, backend, start(backend))
     assert output == {"Status": "SUCCEEDED", "Result": '"stepped"'}
     forever.assert_cancelled()
+
+
+#: The IDs the release before this one recorded for the steps of two tasks gathered inside
+#: map branch 0 (the same for NESTED and FLAT branches).
+RECORDED_BEFORE = {
+    "ac582b3fcd4cea3acd3810b1903eb6a61db67cd855cb20bfa9adc22cbbbb2266": "10",
+    "04258c15317c19f9583e90c3870fdb4af4251318ec6af673d96e0027da95f9f4": "11",
+}
+
+
+async def _value(sc: StepContext, v: int) -> int:
+    return v
+
+
+async def sub(c: DurableContext, v: int, k: int) -> int:
+    """A task's coroutine, at module level: its name is part of the recorded IDs below."""
+    return await c.step(_value, v * 10 + k, name="s")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("nesting", ["NESTED", "FLAT"])
+async def test_tasks_made_inside_a_map_branch_keep_the_ids_earlier_releases_recorded(
+    nesting: str,
+) -> None:
+    # A task's namespace names the coroutine its parent task runs; a branch's task runs a
+    # different coroutine than it used to, and its name must not move the IDs, or an
+    # execution started before an upgrade would re-run these steps after it.
+    from durable_async import MapConfig, NestingType
+
+    async def item(c: DurableContext, v: int, i: int, items: Any) -> list[int]:
+        return list(await asyncio.gather(sub(c, v, 0), sub(c, v, 1)))
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        config = MapConfig(nesting=NestingType[nesting])
+        return (await ctx.map([1], item, config=config)).get_results()
+
+    result = await LocalRunner(handler, MemoryBackend()).run(None)
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == [[10, 11]]
+    recorded = {
+        op.id: op.step_details.result if op.step_details else None
+        for op in result.operations
+        if op.name == "s"
+    }
+    assert recorded == RECORDED_BEFORE

@@ -54,6 +54,10 @@ from durable_async._wire.models import ErrorObject, Operation
 if TYPE_CHECKING:
     from durable_async._context import DurableContext
 
+#: The name a batch branch's task goes by in task namespaces (see ``_tasks.TaskInfo``):
+#: the name of the coroutine that ran branches before ``run_child`` ran them directly.
+BRANCH_TASK_QUALNAME = "_Coordinator._run_branch"
+
 #: Errors that end the whole invocation, not just a branch.
 _FATAL = (NonDeterministicExecutionError, BackendError)
 
@@ -93,7 +97,7 @@ class MapBranches(Sequence[Branch]):
     time the batch body runs, never when a finished batch replays), as AWS's SDK calls it.
     """
 
-    __slots__ = ("_func", "_items", "_names")
+    __slots__ = ("_func", "_items", "_names", "_values")
 
     def __init__(
         self,
@@ -102,11 +106,14 @@ class MapBranches(Sequence[Branch]):
         namer: Callable[[Any, int], str] | None,
     ) -> None:
         self._items = items
+        #: The items as they are now: a branch that changes ``items`` while the map runs
+        #: must not change what a later branch receives (replay would not see the change).
+        self._values = tuple(items)
         self._func = func
         self._names = None if namer is None else [namer(x, i) for i, x in enumerate(items)]
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self._values)
 
     @overload
     def __getitem__(self, index: int) -> Branch: ...
@@ -117,9 +124,8 @@ class MapBranches(Sequence[Branch]):
     def __getitem__(self, index: int | slice) -> Branch | Sequence[Branch]:
         if isinstance(index, slice):
             return [self[i] for i in range(len(self))[index]]
-        items = self._items
         name = f"map-item-{index}" if self._names is None else self._names[index]
-        return Branch(name, self._func, (items[index], index, items))
+        return Branch(name, self._func, (self._values[index], index, self._items))
 
 
 def parallel_branches(branches: Sequence[Any]) -> Sequence[Branch]:
@@ -281,11 +287,24 @@ class _Coordinator:
             self._batch_id,
         )
         if self._config.nesting is NestingType.FLAT:
-            return self._run_flat_branch(identity, branch.func, branch.args)
-        ctx = self._ctx
-        return run_child(
-            ctx._rt, identity, None, ctx, branch.func, branch.args, self._branch_config, match=True
-        )
+            coro = self._run_flat_branch(identity, branch.func, branch.args)
+        else:
+            ctx = self._ctx
+            coro = run_child(
+                ctx._rt,
+                identity,
+                None,
+                ctx,
+                branch.func,
+                branch.args,
+                self._branch_config,
+                match=True,
+            )
+        # Tasks made inside the branch are named after its task's coroutine, and the IDs
+        # of their operations derive from those names: they stay what earlier releases
+        # recorded, so an execution started before an upgrade replays after it.
+        coro.__qualname__ = BRANCH_TASK_QUALNAME  # type: ignore[attr-defined]  # a coroutine object
+        return coro
 
     async def _run_flat_branch(
         self,

@@ -318,7 +318,7 @@ class _Coordinator:
         rt = self._ctx._rt
         branch_id = identity.id
         # No operation of its own to say whether it ran before: its first one does.
-        replayed = rt.log.get(operation_id(branch_id, 1)) is not None
+        replayed = operation_id(branch_id, 1) in rt.log
         virtual = DurableContext(rt, parent_id=self._batch_id, prefix=branch_id, replaying=replayed)
         # User code all the same: its runs are reported as a nested branch's are
         # (attempt 1 on the first, None when it runs again).

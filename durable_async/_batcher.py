@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import json
 import logging
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any, Protocol
 
@@ -36,6 +34,7 @@ from durable_async._client.base import DurableExecutionClient
 from durable_async._errors import BackendError, CheckpointError, ExecutionStateError
 from durable_async._replay import OperationLog
 from durable_async._suspend import Suspended, SuspensionMonitor
+from durable_async._update_queue import Batch, UpdateQueue
 from durable_async._wire.enums import OperationType
 from durable_async._wire.models import (
     CheckpointRequest,
@@ -53,24 +52,6 @@ JOIN_TURNS = 8
 #: last checkpoint call, within these bounds (seconds); before any call, the initial value.
 HOLD_BOUNDS = (0.001, 0.2)
 HOLD_INITIAL = 0.01
-_UPDATE_OVERHEAD = 400
-
-
-def _field_size(text: str | None) -> int:
-    """Bytes ``text`` takes in the request body: JSON-escaped, non-ASCII as 6-byte escapes."""
-    if not text:
-        return 0
-    return len(json.dumps(text))
-
-
-def update_size(update: OperationUpdate) -> int:
-    """An upper bound on the bytes ``update`` adds to a request body."""
-    size = _UPDATE_OVERHEAD + _field_size(update.payload) + _field_size(update.name)
-    if update.error is not None:
-        error = update.error
-        size += _field_size(error.message) + _field_size(error.type) + _field_size(error.data)
-        size += sum(_field_size(line) for line in error.stack_trace or ())
-    return size
 
 
 def _broken_contract(exc: BaseException) -> CheckpointError:
@@ -88,74 +69,6 @@ class MergeWatcher(Protocol):
 
     def merged(self, updates: Sequence[OperationUpdate], /) -> Awaitable[None]:
         """Called once the call that sent ``updates`` is settled."""
-
-
-class _UpdateQueue:
-    """Queued updates in order, with each one's size, waiter (if any) and due time.
-
-    Parallel deques, not a record per update: every branch of a large map has updates
-    queued at once, and a record each would be one more object per update for the
-    cyclic GC to walk.
-    """
-
-    __slots__ = ("_dues", "_sizes", "_updates", "_waiters")
-
-    def __init__(self) -> None:
-        self._updates: deque[OperationUpdate] = deque()
-        self._sizes: deque[int] = deque()
-        self._waiters: deque[asyncio.Future[None] | None] = deque()
-        #: Loop time until which a deferred update may wait for company; None: send soon.
-        self._dues: deque[float | None] = deque()
-
-    def __len__(self) -> int:
-        return len(self._updates)
-
-    def append(
-        self, update: OperationUpdate, waiter: asyncio.Future[None] | None, due: float | None
-    ) -> None:
-        size = update_size(update)  # first: if it raises, the deques stay aligned
-        self._updates.append(update)
-        self._sizes.append(size)
-        self._waiters.append(waiter)
-        self._dues.append(due)
-
-    def first_due(self) -> float | None:
-        return self._dues[0]
-
-    def take(self, max_updates: int, max_bytes: int) -> _Batch:
-        """The oldest updates that fit in one call (always at least one)."""
-        batch = _Batch()
-        size = 0
-        while self._updates and len(batch.updates) < max_updates:
-            if batch.updates and size + self._sizes[0] > max_bytes:
-                break
-            size += self._sizes.popleft()
-            batch.updates.append(self._updates.popleft())
-            waiter = self._waiters.popleft()
-            if waiter is not None:
-                batch.waiters.append(waiter)
-            if self._dues.popleft() is None:
-                batch.urgent += 1
-        return batch
-
-    def take_waiters(self) -> list[asyncio.Future[None]]:
-        """Empty the queue; the waiters of what it held."""
-        waiters = [waiter for waiter in self._waiters if waiter is not None]
-        for queue in (self._updates, self._sizes, self._waiters, self._dues):
-            queue.clear()
-        return waiters
-
-
-class _Batch:
-    """The updates of one checkpoint call, and the futures waiting for them."""
-
-    __slots__ = ("updates", "urgent", "waiters")
-
-    def __init__(self) -> None:
-        self.updates: list[OperationUpdate] = []
-        self.waiters: list[asyncio.Future[None]] = []
-        #: How many of the updates were not deferred.
-        self.urgent = 0
 
 
 class CheckpointBatcher:
@@ -186,7 +99,7 @@ class CheckpointBatcher:
         self._logger = logger
         self._max_bytes = max_batch_bytes
         self._max_updates = max_batch_updates
-        self._queue = _UpdateQueue()
+        self._queue = UpdateQueue()
         #: Queued updates that are not deferred: while there are none, the flush task holds.
         self._urgent = 0
         self._hold = HOLD_INITIAL
@@ -347,12 +260,12 @@ class CheckpointBatcher:
                 return
             seen = len(queue)
 
-    def _take_batch(self) -> _Batch:
+    def _take_batch(self) -> Batch:
         batch = self._queue.take(self._max_updates, self._max_bytes)
         self._urgent -= batch.urgent
         return batch
 
-    async def _send(self, batch: _Batch) -> None:
+    async def _send(self, batch: Batch) -> None:
         updates = tuple(batch.updates)
         request = CheckpointRequest(
             durable_execution_arn=self._arn,
@@ -423,7 +336,7 @@ class CheckpointBatcher:
             # failure or cancellation cannot leave them hanging.
             await watcher.merged(updates)
 
-    def _revoke(self, batch: _Batch) -> None:
+    def _revoke(self, batch: Batch) -> None:
         self._logger.warning(
             "checkpoint token withdrawn by the service; ending this invocation PENDING",
             extra={"executionArn": self._arn},
@@ -432,7 +345,7 @@ class CheckpointBatcher:
         self._monitor.release()
         self._settle(batch, Suspended)
 
-    def _fail(self, batch: _Batch | None, error: BackendError) -> None:
+    def _fail(self, batch: Batch | None, error: BackendError) -> None:
         # The message, not the exception: a record kept by a handler must not pin the
         # exception's traceback (and through it this invocation's loop objects).
         self._logger.error(
@@ -441,7 +354,7 @@ class CheckpointBatcher:
         self.failure = error
         self._settle(batch, error)
 
-    def _settle(self, batch: _Batch | None, error: BaseException | type[BaseException]) -> None:
+    def _settle(self, batch: Batch | None, error: BaseException | type[BaseException]) -> None:
         waiters = [*(batch.waiters if batch is not None else ()), *self._queue.take_waiters()]
         self._urgent = 0
         for waiter in waiters:

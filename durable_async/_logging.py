@@ -1,9 +1,11 @@
 """Durable logging: records tagged with execution and operation, silent while replaying.
 
-``ctx.logger`` and a step's ``logger`` put ``executionArn``, ``operationId``,
-``operationName``, ``attempt`` (and ``parentId`` inside child contexts) on each record as
-attributes, which Lambda's JSON log format prints as top-level fields. Code that logs
-through its own loggers gets the same fields by adding ``DurableLogFilter`` to a handler.
+``ctx.logger`` puts ``executionArn`` (and ``parentId`` inside child contexts) on each
+record as attributes, which Lambda's JSON log format prints as top-level fields; a step's
+``logger`` adds ``operationId``, ``attempt`` and, when the step has a name,
+``operationName``. A field that does not apply is absent rather than null, as with AWS's
+SDK. Code that logs through its own loggers gets the same fields by adding
+``DurableLogFilter`` to a handler.
 Nothing here touches global logging state.
 """
 

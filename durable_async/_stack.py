@@ -42,6 +42,38 @@ def _user_frames(tb: TracebackType | None, plumbing: tuple[str, ...]) -> Traceba
     return None
 
 
+#: Code that attrs and cattrs generate for a class: called on the user's behalf, as the SDK is.
+_GENERATED = ("<attrs generated", "<cattrs generated")
+
+
+def _user_limit(tb: TracebackType, plumbing: tuple[str, ...]) -> int | None:
+    """How many frames of ``tb`` (which starts at user code) to print; None for all.
+
+    When the innermost user frame called into the SDK and the SDK raised (a misuse such as
+    a wait under a second, or an invalid config), the frames below it are the SDK's own
+    checks: the user's call is the line that explains the failure. Frames below the last
+    user frame that are not the SDK's (a library the user called) are kept.
+    """
+    frames: list[str] = []
+    while tb is not None:
+        frames.append(os.path.abspath(tb.tb_frame.f_code.co_filename))
+        tb = tb.tb_next  # type: ignore[assignment]
+    last = max(
+        (
+            index
+            for index, name in enumerate(frames)
+            if not name.startswith(plumbing) and not os.path.basename(name).startswith(_GENERATED)
+        ),
+        default=None,
+    )
+    if last is None or last + 1 == len(frames):
+        return None
+    below = frames[last + 1]
+    if below.startswith(_PACKAGE_DIR) or os.path.basename(below).startswith(_GENERATED):
+        return last + 1
+    return None
+
+
 def user_traceback(error: BaseException) -> TracebackType | None:
     """``error``'s traceback from its first frame of user code on (None if it has none)."""
     return _user_frames(error.__traceback__, _plumbing_dirs())
@@ -74,7 +106,7 @@ def stack_lines(error: BaseException) -> tuple[str, ...] | None:
         frames = _user_frames(exc.__traceback__, plumbing)
         if frames is not None:
             lines.append("Traceback (most recent call last):")
-            for entry in traceback.format_tb(frames):
+            for entry in traceback.format_tb(frames, _user_limit(frames, plumbing)):
                 # Python 3.11+ underlines the failing expression; the line itself says enough.
                 lines.extend(line for line in entry.rstrip("\n").split("\n") if line.strip(" ^~"))
         for entry in traceback.format_exception_only(type(exc), exc):

@@ -16,6 +16,7 @@ from durable_async import (
     DurableContext,
     Duration,
     JitterStrategy,
+    MapConfig,
     RetryPresets,
     RetryStrategyConfig,
     StepConfig,
@@ -220,6 +221,55 @@ async def test_recorded_stack_trace_starts_at_user_code_and_ends_with_the_error(
     # The failure raised to the handler (and the execution's error) carries the same stack.
     assert result.error is not None
     assert result.error.stack_trace == trace
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("misuse", "message"),
+    [
+        ("wait", "a wait must last at least 1 second"),
+        ("name", "invalid operation name"),
+        ("config", "max_concurrency must be at least 1"),
+    ],
+)
+async def test_recorded_stack_trace_of_a_misuse_ends_at_the_users_call(
+    misuse: str, message: str
+) -> None:
+    async def item(ctx: DurableContext, value: int, index: int, items: Any) -> int:
+        return value
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        if misuse == "wait":
+            await ctx.wait(0.5)
+        elif misuse == "name":
+            await ctx.wait(5, name="bad\x00name")
+        else:
+            await ctx.map([1], item, config=MapConfig(max_concurrency=0))
+
+    result = await LocalRunner(handler).run()
+    assert result.error is not None
+    trace = result.error.stack_trace
+    assert trace is not None
+    # The SDK's own checks below the user's call (and attrs' generated __init__) are left
+    # out: the user's line explains the failure.
+    assert trace[1].startswith(f'  File "{__file__}"')
+    assert trace[1].endswith("in handler")
+    assert len(trace) == 4, trace
+    assert trace[-1].split(": ", 1)[1].startswith(message)
+
+
+@pytest.mark.anyio
+async def test_recorded_stack_trace_keeps_library_frames_below_user_code() -> None:
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        return json.loads("{")
+
+    result = await LocalRunner(handler).run()
+    assert result.error is not None
+    trace = result.error.stack_trace
+    assert trace is not None
+    assert any("json" in line and "decoder.py" in line for line in trace)
 
 
 @pytest.mark.anyio

@@ -12,6 +12,7 @@ from support import invoke_once, start
 from durable_async import (
     ChildContextError,
     DurableContext,
+    DurableOperationError,
     OperationType,
     RetryPresets,
     StepConfig,
@@ -22,6 +23,7 @@ from durable_async.testing import LocalRunner, MemoryBackend
 
 pytestmark = pytest.mark.anyio
 NO_RETRY = StepConfig(retry_strategy=RetryPresets.none())
+STEP_ERROR_TYPE = "aws_durable_execution_sdk_python.exceptions.StepError"
 
 
 async def echo(step: StepContext, value: Any) -> Any:
@@ -91,13 +93,16 @@ async def test_any_skips_failures_and_raises_when_everything_fails() -> None:
                 name="all-bad",
             )
         except ChildContextError as error:
-            failure = error.message
+            # Caused by the first failure in the order given, on every run.
+            cause = error.__cause__
+            assert isinstance(cause, DurableOperationError)
+            failure = [cause.error_type, cause.message]
         await ctx.wait(seconds=1)
         return [first_good, failure]
 
     result = await LocalRunner(handler).run()
     assert result.status == "SUCCEEDED", result.error
-    assert result.result == ["b", "all 2 operations failed"]
+    assert result.result == ["b", [STEP_ERROR_TYPE, "c failed"]]
     assert sorted(ran) == ["a", "c", "d"]  # nothing ran again on replay
 
 

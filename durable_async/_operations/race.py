@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from durable_async._batch import BatchItem, BatchItemStatus, BatchResult
 from durable_async._completion import CompletionReason
 from durable_async._config import ChildConfig
-from durable_async._errors import ChildContextError, ValidationError
+from durable_async._errors import ValidationError
 from durable_async._identity import OperationIdentity
 from durable_async._operations.batch import branch_error
 from durable_async._operations.child import run_child
@@ -86,10 +86,12 @@ async def _first(tasks: list[asyncio.Future[Any]], kind: RaceKind) -> Any:
                 raise error  # suspension and kin are not an outcome
             if kind is RaceKind.RACE or error is None:
                 return task.result()
-    failures = [task.exception() for task in tasks]
-    msg = f"all {len(tasks)} operations failed"
-    first = next((e for e in failures if e is not None), None)
-    raise ChildContextError(msg) from first
+    # Every operation failed: the race fails as the first of them (in the order given)
+    # did, so its error is what the child records and what ``ChildContextError`` is
+    # caused by, on this run and on replay.
+    first = tasks[0].exception()
+    assert first is not None  # the loop ended: every task failed
+    raise first
 
 
 async def _settle(tasks: list[asyncio.Future[Any]]) -> BatchResult:

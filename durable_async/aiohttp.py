@@ -14,8 +14,9 @@
     app.cleanup_ctx.append(callback_client_ctx())
     app.router.add_post("/callbacks/{callback_id}/approve", approve)
 
-The client is created when the application starts (so missing AWS configuration stops
-startup instead of the first webhook) and closed at cleanup; it lives under a typed
+The client is created, and its credentials resolved, when the application starts (so a
+missing region or missing credentials stop startup with ``CallbackSendError`` instead of
+failing the first webhook) and closed at cleanup; it lives under a typed
 ``web.AppKey``. aiohttp comes with aiobotocore, so this adds no dependency; importing
 ``durable_async`` never imports this module.
 """

@@ -16,11 +16,18 @@ Importing this module imports neither aiobotocore nor aiohttp; the client does o
 
 from __future__ import annotations
 
+import asyncio
 import re
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from durable_async._client.aiobotocore import AioBotocoreClient, open_client, send_callback
+from durable_async._client.aiobotocore import (
+    AioBotocoreClient,
+    _callback_error,
+    open_client,
+    sdk_session,
+    send_callback,
+)
 from durable_async._error_wire import fit_error
 from durable_async._errors import (
     CallbackClosedError,
@@ -53,6 +60,14 @@ _CALLBACK_ID = re.compile(r"[A-Za-z0-9+/]+={0,2}")
 _CALLBACK_ID_MAX = 1024
 #: A success result may be up to 1 MiB (the model's ``Result`` blob).
 RESULT_LIMIT_BYTES = INVOKE_PAYLOAD_LIMIT_BYTES
+_NO_CREDENTIALS = (
+    "creating the Lambda client failed: no AWS credentials were found. botocore looks in "
+    "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (with AWS_SESSION_TOKEN), then the "
+    "profile (AWS_PROFILE, default 'default') in the shared credentials and config files "
+    "(AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE): keys, role_arn, sso_*, "
+    "credential_process; then web identity (AWS_WEB_IDENTITY_TOKEN_FILE), the container "
+    "endpoint (AWS_CONTAINER_CREDENTIALS_*) and EC2 instance metadata"
+)
 
 
 def _check_id(callback_id: object) -> str:
@@ -75,9 +90,10 @@ def _check_id(callback_id: object) -> str:
 class CallbackClient:
     """Completes, fails and heartbeats callbacks; an ``async with`` resource.
 
-    Entering it creates the Lambda client (so missing configuration fails at startup);
-    leaving it closes the connection pool. One client serves many concurrent calls on the
-    loop it was entered on.
+    Entering it creates the Lambda client and resolves its credentials, as the first call
+    would (so a missing region or missing credentials fail at startup, with
+    ``CallbackSendError``); leaving it closes the connection pool. One client serves many
+    concurrent calls on the loop it was entered on.
 
     Args:
         serdes: encodes ``succeed`` results that are neither ``str`` nor ``bytes``
@@ -113,8 +129,33 @@ class CallbackClient:
             msg = "this CallbackClient is already open"
             raise RuntimeError(msg)
         await open_client(self._transport)
+        try:
+            await self._resolve_credentials()
+        except BaseException:
+            await self._transport.aclose()
+            raise
         self._open = True
         return self
+
+    async def _resolve_credentials(self) -> None:
+        """Resolve the credentials the client signs with, or raise ``CallbackSendError``.
+
+        The client was created with the session's credentials (``get_credentials`` is
+        cached on the session, so asking again costs nothing once they are found); deferred
+        ones (an assumed role, SSO) are fetched now rather than on the first call. Nothing
+        about the credentials themselves goes into a message.
+        """
+        session = self._transport._session or sdk_session()
+        try:
+            credentials = await session.get_credentials()
+            if credentials is not None:
+                await credentials.get_frozen_credentials()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise _callback_error(exc, "resolving AWS credentials") from exc
+        if credentials is None:
+            raise CallbackSendError(_NO_CREDENTIALS, retryable=False)
 
     async def __aexit__(
         self,

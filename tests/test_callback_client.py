@@ -12,7 +12,9 @@ import json
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 from aiobotocore.session import get_session
@@ -34,6 +36,7 @@ from durable_async import (
     ValidationError,
     durable_execution,
 )
+from durable_async._client import aiobotocore as sdk_backend
 from durable_async.callbacks import (
     CallbackClient,
     CallbackClosedError,
@@ -214,6 +217,22 @@ async def test_a_network_failure_is_a_retryable_callback_send_error() -> None:
     assert caught.value.retryable is True
 
 
+@pytest.mark.parametrize("callback_id", ["ab/cdef+gh==", "a+b/c+d/e="])
+async def test_a_send_error_never_quotes_the_callback_id_in_any_encoding(
+    callback_id: str,
+) -> None:
+    # botocore percent-encodes the ID into the URL the connection error quotes.
+    async with CallbackClient(
+        endpoint_url="http://127.0.0.1:9", region_name=REGION, max_attempts=1, connect_timeout=2
+    ) as client:
+        with pytest.raises(CallbackSendError) as caught:
+            await client.succeed(callback_id, "x")
+    text = str(caught.value)
+    assert "<callback id>" in text
+    for form in (callback_id, quote(callback_id, safe=""), quote_plus(callback_id)):
+        assert form not in text
+
+
 async def test_the_client_is_used_inside_async_with_only() -> None:
     client = CallbackClient(endpoint_url="http://127.0.0.1:9", region_name=REGION)
     with pytest.raises(RuntimeError, match="async with"):
@@ -231,6 +250,61 @@ async def test_missing_region_fails_on_entry(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(CallbackSendError, match="region"):
         async with CallbackClient():
             pass
+
+
+@pytest.fixture
+def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A region, but nowhere to find credentials; returns the (empty) AWS config file."""
+    for key in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    config = tmp_path / "config"
+    config.write_text("")
+    (tmp_path / "credentials").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # The process-wide aiobotocore session caches credentials once found: start afresh.
+    monkeypatch.setattr(sdk_backend, "_sdk_session", None)
+    return config
+
+
+async def test_missing_credentials_fail_on_entry(no_credentials: Path) -> None:
+    client = CallbackClient(endpoint_url="http://127.0.0.1:9")
+    with pytest.raises(CallbackSendError, match="no AWS credentials were found") as caught:
+        await client.__aenter__()
+    assert type(caught.value) is CallbackSendError
+    assert caught.value.retryable is False
+    assert not client._open
+    assert client._transport._client is None  # the Lambda client it created was closed
+    with pytest.raises(RuntimeError, match="async with"):
+        await client.heartbeat("abc")
+
+
+@pytest.fixture
+def unreachable_role(no_credentials: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A profile that assumes a role through an STS endpoint on a closed port."""
+    no_credentials.write_text(
+        "[default]\nrole_arn = arn:aws:iam::123456789012:role/test\nsource_profile = src\n"
+        "[profile src]\naws_access_key_id = x\naws_secret_access_key = x\n"
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:9")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+
+
+async def test_deferred_credentials_are_fetched_on_entry(unreachable_role: None) -> None:
+    # botocore fetches an assumed role's credentials on first use; entering does it now.
+    with pytest.raises(CallbackSendError, match="resolving AWS credentials failed") as caught:
+        async with CallbackClient(endpoint_url="http://127.0.0.1:9"):
+            pass
+    assert caught.value.retryable is True
 
 
 def test_importing_durable_async_imports_neither_aiohttp_nor_the_callback_client() -> None:

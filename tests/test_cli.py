@@ -508,3 +508,294 @@ def test_a_run_records_error_types_under_the_module_name_lambda_would_use(
     assert status == 1
     # As deployed (handler "billing.handler"), not a name private to the CLI.
     assert "error=billing.Declined: no funds" in out
+
+
+# -- a failure's traceback: each part once, whatever shape the stack trace was recorded in ----
+
+
+def test_a_failed_run_prints_the_traceback_header_and_the_error_once(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    status, _, err = cli(capsys, "run", f"{SHOP}:broken", "--store", store)
+    assert status == 1
+    source = SHOP.read_text().splitlines()
+    line = source.index('    raise ValueError("card declined")') + 1
+    explained = err[err.index("failed at") :]
+    assert explained == (
+        "failed at STEP charge after 1 attempt(s)\n"
+        "Traceback (most recent call last):\n"
+        f'  File "{SHOP}", line {line}, in _decline\n'
+        '    raise ValueError("card declined")\n'
+        "ValueError: card declined\n"
+    )
+
+
+SDK_STEP = Path(__file__).resolve().parent.parent / "durable_async" / "_operations" / "step.py"
+
+
+@pytest.mark.parametrize(
+    ("stack_trace", "printed"),
+    [
+        pytest.param(  # durable_async's own: header, frames (an SDK one among them), error
+            (
+                "Traceback (most recent call last):",
+                '  File "/home/me/shop.py", line 9, in order',
+                "    await ctx.step(charge)",
+                f'  File "{SDK_STEP}", line 10, in run',
+                "    return await body()",
+                '  File "/home/me/shop.py", line 7, in charge',
+                '    raise ValueError("card declined")',
+                "ValueError: card declined",
+            ),
+            "Traceback (most recent call last):\n"
+            '  File "/home/me/shop.py", line 9, in order\n'
+            "    await ctx.step(charge)\n"
+            '  File "/home/me/shop.py", line 7, in charge\n'
+            '    raise ValueError("card declined")\n'
+            "ValueError: card declined\n",
+            id="durable_async",
+        ),
+        pytest.param(  # cut to fit the service's limit: its header went with its first lines
+            (
+                '  File "/home/me/shop.py", line 7, in charge',
+                '    raise ValueError("card declined")',
+                "ValueError: card declined",
+            ),
+            "Traceback (most recent call last):\n"
+            '  File "/home/me/shop.py", line 7, in charge\n'
+            '    raise ValueError("card declined")\n'
+            "ValueError: card declined\n",
+            id="durable_async-truncated",
+        ),
+        pytest.param(  # chained: one header per exception, the last exception line once
+            (
+                "Traceback (most recent call last):",
+                '  File "/home/me/shop.py", line 3, in lookup',
+                '    return {}["card"]',
+                "KeyError: 'card'",
+                "The above exception was the direct cause of the following exception:",
+                "Traceback (most recent call last):",
+                '  File "/home/me/shop.py", line 7, in charge',
+                '    raise ValueError("card declined") from error',
+                "ValueError: card declined",
+            ),
+            "Traceback (most recent call last):\n"
+            '  File "/home/me/shop.py", line 3, in lookup\n'
+            '    return {}["card"]\n'
+            "KeyError: 'card'\n"
+            "The above exception was the direct cause of the following exception:\n"
+            "Traceback (most recent call last):\n"
+            '  File "/home/me/shop.py", line 7, in charge\n'
+            '    raise ValueError("card declined") from error\n'
+            "ValueError: card declined\n",
+            id="durable_async-chained",
+        ),
+        pytest.param(  # only SDK frames: no header without frames under it
+            (
+                "Traceback (most recent call last):",
+                f'  File "{SDK_STEP}", line 10, in run',
+                "    return await body()",
+                "ValueError: card declined",
+            ),
+            "ValueError: card declined\n",
+            id="sdk-frames-only",
+        ),
+        pytest.param(  # AWS's JavaScript SDK: error.stack, its error line first
+            ("ValueError: card declined", "    at charge (/var/task/shop.js:7:11)"),
+            "ValueError: card declined\n    at charge (/var/task/shop.js:7:11)\n",
+            id="javascript",
+        ),
+        pytest.param(None, "ValueError: card declined\n", id="none"),
+        pytest.param((), "ValueError: card declined\n", id="empty"),
+    ],
+)
+def test_a_failure_prints_each_part_of_its_recorded_traceback_once(
+    stack_trace: tuple[str, ...] | None, printed: str
+) -> None:
+    import io
+
+    from durable_async._wire.enums import OperationStatus, OperationType
+    from durable_async._wire.models import ErrorObject, Operation, StepDetails
+    from durable_async.cli._commands import _explain_failure
+    from durable_async.testing import History
+
+    error = ErrorObject(message="card declined", type="ValueError", stack_trace=stack_trace)
+    step = Operation(
+        id="s",
+        type=OperationType.STEP,
+        status=OperationStatus.FAILED,
+        name="charge",
+        step_details=StepDetails(attempt=1, error=error),
+    )
+    out = io.StringIO()
+    _explain_failure(History([step]), None, out)
+    assert out.getvalue() == "failed at STEP charge after 1 attempt(s)\n" + printed
+
+
+# -- --aws: configuration errors are usage errors; no message quotes a callback ID ----------
+
+
+def aws_env(monkeypatch: pytest.MonkeyPatch, home: Path, **env: str) -> None:
+    """AWS configuration from ``env`` alone: no profile, no config files, no IMDS."""
+    for key in ("AWS_PROFILE", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on: connecting is refused at once."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+AWS_COMMANDS = [
+    ["callback", "succeed", "abc", '{"a": 1}', "--aws"],
+    ["list", "--aws", "--function", "shop"],
+    ["show", "arn:x", "--aws"],
+]
+
+
+@pytest.mark.parametrize("argv", AWS_COMMANDS, ids=["callback", "list", "show"])
+def test_an_aws_command_without_a_region_is_a_one_line_usage_error(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    argv: list[str],
+) -> None:
+    aws_env(monkeypatch, tmp_path, AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y")
+    status, out, err = cli(capsys, *argv)
+    assert (status, out) == (2, "")
+    assert err.startswith("durable-async: error: cannot create the Lambda client: ")
+    assert "You must specify a region" in err
+    assert "AWS_DEFAULT_REGION" in err  # and how to give one
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "problem"),
+    [
+        (("AWS_PROFILE", "nowhere"), "The config profile (nowhere) could not be found"),
+        (("AWS_DEFAULT_REGION", "not a region!"), "doesn't match a supported format"),
+        (("AWS_RETRY_MODE", "sometimes"), 'Invalid value provided to "mode"'),
+        (("AWS_ENDPOINT_URL_LAMBDA", "not-a-url"), "Invalid endpoint: not-a-url"),
+    ],
+    ids=["profile", "region", "retry-mode", "endpoint"],
+)
+def test_a_bad_aws_setting_is_a_one_line_usage_error(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    setting: tuple[str, str],
+    problem: str,
+) -> None:
+    aws_env(
+        monkeypatch, tmp_path,
+        AWS_DEFAULT_REGION="us-east-1", AWS_ACCESS_KEY_ID="x", AWS_SECRET_ACCESS_KEY="y",
+    )  # fmt: skip
+    monkeypatch.setenv(*setting)
+    status, _, err = cli(capsys, "callback", "heartbeat", "abcd", "--aws")
+    assert status == 2
+    assert err.startswith("durable-async: error: cannot create the Lambda client: ")
+    assert problem in err
+    assert err.count("\n") == 1
+
+
+def test_a_bug_under_aws_is_not_passed_off_as_a_usage_error(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from durable_async.cli import _aws
+
+    async def broken_show(client: Any, args: Any) -> int:
+        raise KeyError("a bug")
+
+    aws_env(monkeypatch, tmp_path, **FAKE_AWS_ENV)
+    monkeypatch.setattr(_aws, "_show", broken_show)
+    with pytest.raises(KeyError, match="a bug"):
+        main(["show", "arn:x", "--aws"])
+
+
+@pytest.mark.parametrize(
+    ("action", "callback_id"),
+    [
+        ("succeed", "abc"),  # shorter than anything the generic redaction would touch
+        ("fail", "Q2FsbGJhY2s+SUQ/Zm9yIHJldmlldw=="),  # base64: percent-encoded in the URL
+        ("heartbeat", "0279e214c9ab47908cb7828755fbef2e"),
+    ],
+)
+def test_an_aws_callback_error_never_quotes_the_callback_id(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    action: str,
+    callback_id: str,
+) -> None:
+    from urllib.parse import quote, quote_plus
+
+    aws_env(
+        monkeypatch, tmp_path, **FAKE_AWS_ENV,
+        AWS_MAX_ATTEMPTS="1",  # refused at once, and not retried
+        AWS_ENDPOINT_URL_LAMBDA=f"http://127.0.0.1:{closed_port()}",
+    )  # fmt: skip
+    payload = ['{"a": 1}'] if action != "heartbeat" else []
+    status, out, err = cli(capsys, "callback", action, callback_id, *payload, "--aws")
+    assert (status, out) == (2, "")
+    assert err.startswith("durable-async: error: SendDurableExecutionCallback")
+    assert "Could not connect to the endpoint URL" in err
+    assert "/durable-execution-callbacks/<" in err  # the URL is there, its ID is not
+    for form in {callback_id, quote(callback_id, safe=""), quote_plus(callback_id)}:
+        assert form not in err
+
+
+def test_a_service_error_about_a_callback_does_not_quote_its_id() -> None:
+    from botocore.exceptions import ClientError
+
+    from durable_async.cli._aws import callback_error_message
+
+    callback_id = "Q2FsbGJhY2s+SUQ/Zm9yIHJldmlldw=="
+    error = ClientError(
+        {
+            "Error": {
+                "Code": "ResourceNotFoundException",
+                "Message": f"Callback {callback_id} is not in STARTED state",
+            },
+            "ResponseMetadata": {"HTTPStatusCode": 404},
+        },
+        "SendDurableExecutionCallbackSuccess",
+    )
+    message = callback_error_message(error, "SendDurableExecutionCallbackSuccess", callback_id)
+    assert message == (
+        "SendDurableExecutionCallbackSuccess failed: ResourceNotFoundException: "
+        "Callback <callback id> is not in STARTED state"
+    )
+
+
+# -- answering a local callback that already ended -------------------------------------------
+
+
+def test_an_ended_callback_is_named_by_its_operation_not_by_any_id(
+    capsys: pytest.CaptureFixture[str], store: str
+) -> None:
+    cli(capsys, "run", f"{SHOP}:approval", "--input", "{}", "--store", store)
+    callback_id = only_callback(store)
+    status, _, _ = cli(capsys, "callback", "succeed", callback_id, '{"approved": true}',
+                       "--store", store)  # fmt: skip
+    assert status == 0
+    with closing(sqlite3.connect(store)) as db:
+        (state,) = db.execute("SELECT state FROM executions").fetchone()
+    operation_ids = [op["Id"] for op in json.loads(state)["operations"]]
+    ended = "durable-async: error: this callback (operation 'review create callback id') "
+    for answer in (["succeed", callback_id, "{}"], ["heartbeat", callback_id]):
+        status, out, err = cli(capsys, "callback", *answer, "--store", store)
+        assert (status, out, err) == (2, "", f"{ended}already ended (SUCCEEDED)\n")
+        assert not any(op_id in err for op_id in operation_ids)
+    status, _, err = cli(capsys, "callback", "succeed", callback_id[::-1], "{}", "--store", store)
+    assert (status, err) == (2, f"durable-async: error: no callback with that ID in {store}\n")

@@ -14,6 +14,7 @@ import weakref
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import quote, quote_plus
 
 from durable_async._errors import (
     BackendError,
@@ -360,7 +361,9 @@ def _callback_error(exc: Exception, api: str, callback_id: str = "") -> Callback
     code = error.get("Code")
     message = error.get("Message") or str(exc)
     if callback_id:
-        message = message.replace(callback_id, "<callback id>")
+        # As given, and as botocore percent-encodes it into the request URL.
+        for form in {callback_id, quote(callback_id, safe=""), quote_plus(callback_id)}:
+            message = message.replace(form, "<callback id>")
     status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
     not_found = code == "ResourceNotFoundException" or (status == 404 and code in (None, "404"))
     cls: type[CallbackSendError] = CallbackSendError

@@ -9,19 +9,35 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from contextlib import AsyncExitStack
 from typing import Any
 
 from durable_async._wire.converter import to_wire
 
 
 async def dispatch_aws(args: argparse.Namespace) -> int:
-    """Run ``args``' command against AWS."""
+    """Run ``args``' command against AWS.
+
+    What AWS's configuration or the service rejects is a ``CliError`` (one line, exit
+    status 2): botocore's own errors while the client is built (no region, an unknown
+    profile, an invalid endpoint or retry setting) and while it calls. Anything else
+    propagates with its traceback: it is a bug, not a setting to fix.
+    """
     from aiobotocore.session import get_session
     from botocore.exceptions import BotoCoreError, ClientError
 
     from durable_async.cli._commands import CliError
 
-    async with get_session().create_client("lambda") as client:
+    if args.command == "list" and not args.function:
+        msg = "list --aws needs --function NAME (executions are listed per function)"
+        raise CliError(msg)
+    async with AsyncExitStack() as stack:
+        try:
+            client = await stack.enter_async_context(get_session().create_client("lambda"))
+        except (BotoCoreError, ValueError) as error:
+            # botocore validates its configuration here, some of it with plain ValueErrors
+            # ("Invalid endpoint: ..." for a malformed AWS_ENDPOINT_URL_LAMBDA).
+            raise CliError(_configuration_error(error)) from error
         try:
             if args.command == "callback":
                 return await _callback(client, args)
@@ -36,28 +52,63 @@ async def dispatch_aws(args: argparse.Namespace) -> int:
             raise CliError(str(error)) from error
 
 
+def _configuration_error(error: Exception) -> str:
+    """The one-line message for an AWS configuration the Lambda client cannot be built on."""
+    from botocore.exceptions import NoRegionError
+
+    message = f"cannot create the Lambda client: {error}"
+    if isinstance(error, NoRegionError):
+        message += " (set AWS_DEFAULT_REGION, or region in the profile of ~/.aws/config)"
+    return message
+
+
+#: The Lambda API each ``callback`` action calls (its name goes into error messages) and
+#: the aiobotocore client's method for it.
+_CALLBACK_APIS = {
+    "succeed": ("SendDurableExecutionCallbackSuccess", "send_durable_execution_callback_success"),
+    "fail": ("SendDurableExecutionCallbackFailure", "send_durable_execution_callback_failure"),
+    "heartbeat": (
+        "SendDurableExecutionCallbackHeartbeat",
+        "send_durable_execution_callback_heartbeat",
+    ),
+}
+
+
 async def _callback(client: Any, args: argparse.Namespace) -> int:
-    from durable_async.cli._commands import failure
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from durable_async.cli._commands import CliError, failure
 
     callback_id = args.callback_id
+    params: dict[str, Any] = {}
     if args.action == "succeed":
-        payload = (args.payload or "").encode("utf-8")
-        await client.send_durable_execution_callback_success(CallbackId=callback_id, Result=payload)
+        params["Result"] = (args.payload or "").encode("utf-8")
     elif args.action == "fail":
-        error = to_wire(failure(args.payload, args.error_type))
-        await client.send_durable_execution_callback_failure(CallbackId=callback_id, Error=error)
-    else:
-        await client.send_durable_execution_callback_heartbeat(CallbackId=callback_id)
+        params["Error"] = to_wire(failure(args.payload, args.error_type))
+    api, method = _CALLBACK_APIS[args.action]
+    try:
+        await getattr(client, method)(CallbackId=callback_id, **params)
+    except (ClientError, BotoCoreError) as error:
+        # Not chained: botocore's message quotes the request URL, callback ID and all.
+        raise CliError(callback_error_message(error, api, callback_id)) from None
     sys.stdout.write(f"sent {args.action} to callback {callback_id}\n")
     return 0
 
 
-async def _list(client: Any, args: argparse.Namespace) -> int:
-    from durable_async.cli._commands import CliError
+def callback_error_message(error: Exception, api: str, callback_id: str) -> str:
+    """The message for a failed callback call, without the callback ID (a bearer token).
 
-    if not args.function:
-        msg = "list --aws needs --function NAME (executions are listed per function)"
-        raise CliError(msg)
+    ``CallbackClient``'s translation cuts the ID out as it stands; what is left goes through
+    the SDK's redaction too, which also removes the ID as botocore percent-encodes it into
+    the request URL (an ID with ``+``, ``/`` or ``=``), query strings and SigV4 parts.
+    """
+    from durable_async._client.aiobotocore import _callback_error
+    from durable_async._redact import redact
+
+    return redact(str(_callback_error(error, api, callback_id)), (callback_id,))
+
+
+async def _list(client: Any, args: argparse.Namespace) -> int:
     marker: str | None = None
     while True:
         page = await client.list_durable_executions_by_function(

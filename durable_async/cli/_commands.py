@@ -146,11 +146,57 @@ def _explain_failure(history: History, error: ErrorObject | None, out: TextIO) -
         out.write(f" after {failed.attempts} attempt(s)\n" if failed.attempts else "\n")
         shown = failed.error or error
     if shown is not None:
-        lines = [line for line in shown.stack_trace or () if not _is_sdk_frame(line)]
-        if lines:
-            out.write("Traceback (most recent call last):\n")
-            out.write("".join(line if line.endswith("\n") else f"{line}\n" for line in lines))
-        out.write(f"{shown.type or 'Error'}: {shown.message or ''}\n")
+        out.writelines(f"{line}\n" for line in _traceback_lines(shown))
+
+
+_TRACEBACK_HEADER = "Traceback (most recent call last):"
+
+
+def _traceback_lines(error: ErrorObject) -> list[str]:
+    """``error`` as Python prints an exception: its user frames, then ``type: message``.
+
+    A stack trace recorded by durable_async is already that: the header, the frames and
+    the exception line(s), chained exceptions included (its start may have been cut off to
+    fit the service's limit). AWS's Python SDK records frame strings alone (one entry a
+    frame, with embedded newlines); its JavaScript SDK, ``error.stack`` split into lines
+    (``Error: message`` first, then ``    at ...`` lines). Whatever the shape, the SDK's
+    frames are left out, each run of Python frames that is left gets one header, and
+    ``type: message`` is added if the trace holds no exception line: each appears once.
+    """
+    recorded = [line for entry in error.stack_trace or () for line in entry.splitlines()]
+    lines: list[str] = []
+    for line in _without_sdk_frames(recorded):
+        if line == _TRACEBACK_HEADER:
+            continue  # put back before each run of frames that is left, and only there
+        if _is_frame_line(line) and not (lines and lines[-1].startswith("  ")):
+            lines.append(_TRACEBACK_HEADER)
+        lines.append(line)
+    if not any(_is_exception_line(line) for line in lines):
+        lines.append(f"{error.type or 'Error'}: {error.message or ''}")
+    return lines
+
+
+def _is_exception_line(line: str) -> bool:
+    """Whether ``line`` is none of a header, a frame or a frame's source: the exception."""
+    return bool(line.strip()) and line != _TRACEBACK_HEADER and not line.startswith("  ")
+
+
+def _is_frame_line(line: str) -> bool:
+    return line.startswith('  File "')
+
+
+def _without_sdk_frames(lines: list[str]) -> list[str]:
+    """``lines`` less the SDK's frames: each ``File`` line with the source lines under it."""
+    kept: list[str] = []
+    dropping = False
+    for line in lines:
+        if _is_frame_line(line):
+            dropping = _is_sdk_frame(line)
+        elif not line.startswith("    "):
+            dropping = False  # a header, an exception line: not part of a frame
+        if not dropping:
+            kept.append(line)
+    return kept
 
 
 def _failing_operation(history: History) -> HistoryOperation | None:
@@ -228,7 +274,12 @@ def _callback(args: argparse.Namespace) -> int:
     from durable_async.cli._target import load_target
 
     with SqliteBackend(args.store) as store:
-        arn = store.arn_for_callback(args.callback_id)
+        try:
+            arn = store.arn_for_callback(args.callback_id)
+        except StoreError:
+            # The store's message quotes the ID; a callback ID is a bearer token.
+            msg = f"no callback with that ID in {store.path}"
+            raise CliError(msg) from None
         store.load(arn)
         try:
             if args.action == "succeed":
@@ -237,8 +288,11 @@ def _callback(args: argparse.Namespace) -> int:
                 store.fail_callback(args.callback_id, failure(args.payload, args.error_type))
             else:
                 store.heartbeat_callback(args.callback_id)
-        except ValueError as error:  # the service answers an ended callback with 404
-            raise CliError(str(error)) from error
+        except ValueError:  # the service answers an ended callback with 404
+            ended = _ended_callback(store, arn, args.callback_id)
+            if ended is None:
+                raise  # not an ended callback: a bug, with its traceback
+            raise CliError(ended) from None
         if args.action == "heartbeat":
             sys.stdout.write(f"heartbeat recorded for callback {args.callback_id}\n")
             return 0
@@ -256,6 +310,23 @@ def _callback(args: argparse.Namespace) -> int:
         finally:
             store.save_all()
         return _report(result, store, json_output=False)
+
+
+def _ended_callback(store: SqliteBackend, arn: str, callback_id: str) -> str | None:
+    """Why a callback cannot be answered any more, if it has ended; None if it has not.
+
+    The message names the callback's operation (by name, else its operation ID, labelled
+    as such), never the callback ID the user gave: that is a bearer token.
+    """
+    for op in store.executions[arn].operations.values():
+        details = op.callback_details
+        if details is None or details.callback_id != callback_id:
+            continue
+        if not op.status.is_terminal:
+            return None
+        which = f"operation {op.name!r}" if op.name else f"operation ID {op.id}"
+        return f"this callback ({which}) already ended ({op.status.value})"
+    return None
 
 
 def failure(payload: str | None, error_type: str | None) -> ErrorObject:

@@ -72,9 +72,17 @@ def _resolve_name(name: str | None, func: Callable[..., Any]) -> str | None:
     if name is not None:
         return validate_name(name)
     default = getattr(func, "__name__", None)
+    if default.__class__ is str and default in _DEFAULT_NAMES:
+        return default  # checked before: replay calls the same functions again
     if isinstance(default, str) and default.isidentifier() and default.isascii():
+        if len(_DEFAULT_NAMES) < 4096:
+            _DEFAULT_NAMES.add(default)
         return default
     return None
+
+
+#: Function names already found usable as operation names. Bounded: a program has few.
+_DEFAULT_NAMES: set[str] = set()
 
 
 class _ReplayProbe(weakref.ref):  # type: ignore[type-arg]

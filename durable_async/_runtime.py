@@ -98,7 +98,13 @@ class InvocationRuntime:
             # Only a coroutine that never started can end up unawaited: forget the others,
             # so a large map does not keep every finished step's coroutine to the end
             # (amortised: the list at most doubles between two passes).
-            issued[:] = [entry for entry in issued if _never_started(entry[0])]
+            issued[:] = [
+                entry
+                for entry in issued
+                if (coro := entry[0]).cr_frame is not None  # type: ignore[attr-defined]
+                and not coro.cr_running  # type: ignore[attr-defined]
+                and not coro.cr_suspended  # type: ignore[attr-defined]
+            ]
             self._prune_issued_at = 2 * len(issued) + 64
         return coro
 

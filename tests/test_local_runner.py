@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,8 @@ from durable_async import (
     OperationStatus,
     OperationType,
     RetryStrategyConfig,
+    SerDesContext,
+    SerDesError,
     StepConfig,
     StepContext,
     create_retry_strategy,
@@ -190,6 +192,105 @@ async def test_a_saved_history_reads_back_the_same() -> None:
     assert again.arn == result.arn
 
 
+_WHEN = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
+
+
+@durable_execution
+async def records_typed_results(event: Any, ctx: DurableContext) -> str:
+    def charge(step: StepContext, order: dict[str, Any]) -> dict[str, bool]:
+        if step.attempt < 2:
+            raise RuntimeError("card service down")
+        return {"paid": True}
+
+    async def shipment(child: DurableContext) -> dict[str, Any]:
+        return {"by": "courier", "days": [1, 2]}
+
+    await ctx.step(charge, {"total": 42}, name="charge", config=_RETRY_AFTER_4S)
+    await ctx.step(lambda _: _WHEN, name="when")
+    await ctx.step(lambda _: (1, "a"), name="pair")
+    await ctx.step(lambda _: [1, 2], name="plain")
+    await ctx.run_in_child_context(shipment, name="ship")
+    return "ok"
+
+
+@pytest.mark.anyio
+async def test_history_results_are_decoded_with_the_default_serdes() -> None:
+    result = await LocalRunner(records_typed_results).run({"order_id": "o-1"})
+    charge = result.history.get("charge")  # the README's example
+    assert charge.attempts == 2
+    assert charge.result == {"paid": True}
+    assert charge.raw_result == '{"t":"m","v":{"paid":{"t":"b","v":true}}}'
+    assert result.history.get("when").result == _WHEN
+    pair = result.history.get("pair").result
+    assert pair == (1, "a")
+    assert isinstance(pair, tuple)
+    assert result.history.get("plain").result == [1, 2]
+    assert result.history.get("ship").result == {"by": "courier", "days": [1, 2]}
+    again = History.from_json(json.loads(json.dumps(result.history.to_json())))
+    assert [n.result for n in again] == [n.result for n in result.history]
+
+
+def test_a_history_written_by_aws_sdk_reads_the_same() -> None:
+    def step(op_id: str, payload: str) -> dict[str, Any]:
+        details = {"Attempt": 1, "Result": payload}
+        return {"Id": op_id, "Type": "STEP", "Status": "SUCCEEDED", "StepDetails": details}
+
+    history = History.from_json(
+        [
+            step("a", '{"t": "m", "v": {"paid": {"t": "b", "v": true}}}'),
+            step("b", '{"t": "dt", "v": "2026-03-01T12:30:00Z"}'),
+            step("c", "[1, 2]"),
+            step("d", '"text"'),
+        ]
+    )
+    assert [n.result for n in history] == [{"paid": True}, _WHEN, [1, 2], "text"]
+
+
+def test_the_result_of_a_context_too_large_to_store_is_not_mistaken_for_its_summary() -> None:
+    summary = '{"type": "MapResult", "totalCount": 2}'
+    details = {"ReplayChildren": True, "Result": summary}
+    op = {"Id": "m", "Type": "CONTEXT", "Status": "SUCCEEDED", "ContextDetails": details}
+    (node,) = History.from_json([op])
+    with pytest.raises(SerDesError, match="too large to store"):
+        _ = node.result
+    assert node.raw_result == summary
+
+
+@pytest.mark.anyio
+async def test_callback_and_invoke_results_read_as_the_handler_gets_them() -> None:
+    @durable_execution
+    async def target(event: int, ctx: DurableContext) -> dict[str, int]:
+        return {"doubled": event * 2}
+
+    @durable_execution
+    async def caller(event: Any, ctx: DurableContext) -> Any:
+        callback = await ctx.create_callback(name="approve")
+        answer = await callback.result()
+        return [answer, await ctx.invoke("double", 21, name="double-it")]
+
+    runner = LocalRunner(caller, functions={"double": target})
+    parked = await runner.run_until_suspension()
+    runner.complete_callback(parked.open_callbacks[0], {"ok": True})
+    result = await runner.resume(parked.arn)
+    assert result.result == ['{"ok": true}', {"doubled": 42}]
+    assert result.history.get("approve").result == '{"ok": true}'  # no serdes: the raw answer
+    assert result.history.get("double-it").result == {"doubled": 42}  # plain JSON
+
+
+@pytest.mark.anyio
+async def test_a_result_stored_with_a_custom_serdes_points_to_the_raw_payload() -> None:
+    @durable_execution
+    async def custom(event: Any, ctx: DurableContext) -> None:
+        await ctx.step(
+            lambda _: {"paid": True}, name="charge", config=StepConfig(serdes=JsonSerDes())
+        )
+
+    charge = (await LocalRunner(custom).run()).history.get("charge")
+    with pytest.raises(SerDesError, match=r"STEP charge .*decode raw_result with that serdes"):
+        _ = charge.result
+    assert JsonSerDes[Any]().deserialize(charge.raw_result or "", SerDesContext()) == {"paid": True}
+
+
 def test_a_history_file_of_another_shape_is_rejected_with_the_shapes_it_takes() -> None:
     with pytest.raises(HistoryFormatError, match=r"'Operations' list .* 'Events' list"):
         History.from_json({"Items": []})
@@ -251,6 +352,57 @@ async def test_run_until_suspension_does_not_move_the_clock() -> None:
     assert result.status is InvocationStatus.PENDING
     assert runner.clock.now() == began
     assert result.history.get("first").status is OperationStatus.STARTED
+
+
+@durable_execution
+async def waits_once(event: Any, ctx: DurableContext) -> str:
+    await ctx.wait(seconds=30, name="w1")
+    return "done"
+
+
+@pytest.mark.anyio
+async def test_resume_with_nothing_due_does_not_invoke_the_handler() -> None:
+    runner = LocalRunner(waits_once)
+    began = runner.clock.now()
+    first = await runner.run_until_suspension({})
+    for _ in range(2):
+        idle = await runner.resume(first.arn, skip_time=False)
+        assert idle.status is InvocationStatus.PENDING
+        assert (idle.invocations, idle.outputs, idle.result) == (0, (), None)
+        assert idle.history.get("w1").status is OperationStatus.STARTED
+        assert len(idle.history.invocations) == 1
+    assert runner.clock.now() == began
+
+    final = await runner.resume(first.arn)  # skips to the wait's end and invokes once
+    assert (final.status, final.result, final.invocations) == ("SUCCEEDED", "done", 1)
+    assert str(final.history).splitlines()[-3:] == [
+        "invocations:",
+        "  #1 at +0s ended PENDING, suspended on WAIT w1",
+        "  #2 at +30s resumed by WAIT w1; ended SUCCEEDED",
+    ]
+
+    ended = await runner.resume(first.arn)  # an ended execution is not invoked again
+    assert (ended.status, ended.result, ended.invocations) == ("SUCCEEDED", "done", 0)
+    assert len(ended.history.invocations) == 2
+
+
+@pytest.mark.anyio
+async def test_resume_invokes_a_handler_waiting_on_a_callback_only_once_it_is_answered() -> None:
+    @durable_execution
+    async def asks(event: Any, ctx: DurableContext) -> Any:
+        callback = await ctx.create_callback(name="ask", serdes=JsonSerDes())
+        return await callback.result()
+
+    runner = LocalRunner(asks)
+    first = await runner.run()  # no timeout: nothing the runner can move
+    idle = await runner.resume(first.arn)
+    assert (idle.status, idle.invocations) == (InvocationStatus.PENDING, 0)
+    assert idle.open_callbacks == first.open_callbacks
+    runner.complete_callback(first.open_callbacks[0], {"ok": True})
+    final = await runner.resume(first.arn)
+    assert (final.status, final.result, final.invocations) == ("SUCCEEDED", {"ok": True}, 1)
+    ask = final.history.get("ask")
+    assert [r.resumed_by for r in final.history.invocations] == [(), (ask.id,)]
 
 
 @pytest.mark.anyio

@@ -32,7 +32,7 @@ from durable_async._wire.models import (
     GetExecutionStateRequest,
     InvocationInput,
 )
-from durable_async.testing import FakeLambdaContext
+from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
 
 TOKEN = "Q2hlY2twb2ludCtUb2tlbi9zZWNyZXQ="  # base64-ish, with + / = to test URL encoding
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -259,3 +259,31 @@ async def test_callback_ids_tokens_and_payloads_stay_out_of_the_sdks_records(
     above_debug = "\n".join(formatter.format(r) for r in sdk_records if r.levelno > logging.DEBUG)
     assert secret_result not in above_debug
     assert secret_input["card"] not in above_debug
+
+
+@pytest.mark.anyio
+async def test_the_local_backend_names_an_ended_callback_by_its_operation_not_its_id() -> None:
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        callback = await ctx.create_callback(name="approval")
+        return await callback.result()
+
+    backend = MemoryBackend()
+    runner = LocalRunner(handler, backend)
+    first = await runner.run()
+    [callback_id] = backend.open_callbacks(first.arn)
+    backend.complete_callback(callback_id, '"yes"')
+    messages = []
+    for answer in (
+        lambda: backend.complete_callback(callback_id, '"again"'),
+        lambda: backend.heartbeat_callback(callback_id),
+    ):
+        with pytest.raises(ValueError, match="already ended") as caught:
+            answer()
+        messages.append(str(caught.value))
+    with pytest.raises(KeyError) as unknown:
+        backend.heartbeat_callback(callback_id[::-1])
+    messages.append(str(unknown.value))
+    assert messages[0] == "this callback (operation 'approval') already ended (SUCCEEDED)"
+    assert messages[0] == messages[1]
+    assert not [m for m in messages if callback_id in m or callback_id[::-1] in m]

@@ -37,6 +37,11 @@ async def test_an_execution_read_back_from_the_file_resumes_where_it_stopped(
         done = await LocalRunner(asks, second).resume(parked.arn)
     assert (done.status, done.result) == (InvocationStatus.SUCCEEDED, "yes")
     assert [r.index for r in done.history.invocations] == [1, 2]
+    with SqliteBackend(path) as third:  # how it ended was stored: no invocation needed
+        third.load(parked.arn)
+        again = await LocalRunner(asks, third).resume(parked.arn)
+    assert (again.status, again.result, again.invocations) == (done.status, "yes", 0)
+    assert len(again.history.invocations) == 2
 
 
 @pytest.mark.anyio

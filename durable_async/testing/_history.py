@@ -17,6 +17,8 @@ from typing import Any
 
 import attrs
 
+from durable_async._errors import SerDesError
+from durable_async._serdes import deserialize_default
 from durable_async._wire.converter import from_wire, to_wire
 from durable_async._wire.enums import InvocationStatus, OperationStatus, OperationType
 from durable_async._wire.models import ErrorObject, Operation
@@ -79,14 +81,51 @@ class HistoryOperation:
 
     @property
     def raw_result(self) -> str | None:
-        """The serialized result, as checkpointed."""
+        """The serialized result, as checkpointed (decode it with a custom serdes here)."""
         return self.operation.recorded_result
 
     @property
     def result(self) -> Any:
-        """The result decoded as JSON (the default serdes), or ``None``."""
+        """The result as the handler got it without a serdes of its own, or ``None``.
+
+        Steps (``wait_for_condition`` too) and child contexts (``map``, ``parallel``,
+        ``wait_for_callback``) are decoded with the SDK's default encoding, which reads
+        both what durable_async writes and what AWS's SDK writes: plain JSON for primitives
+        and lists of them, typed envelopes for the rest, so a dict, tuple, ``datetime`` or
+        ``BatchResult`` comes back as one. A chained invoke's result is plain JSON. A
+        callback's is the string its sender sent, as ``callback.result()`` returns it
+        without a serdes (``json.loads`` it for a JSON answer).
+
+        A result stored with a custom serdes (``StepConfig(serdes=...)`` and the like)
+        usually cannot be decoded this way: ``SerDesError`` is raised, and the test reads
+        ``raw_result`` with that serdes. (A custom encoding that happens to be valid in the
+        default one, such as a plain JSON list, is decoded as the default reads it.) So is
+        it for a child context whose result was too large to store: ``raw_result`` holds
+        the summary recorded instead.
+        """
         raw = self.raw_result
-        return None if raw is None else json.loads(raw)
+        if raw is None:
+            return None
+        op = self.operation
+        if op.type is OperationType.CALLBACK:
+            return raw
+        what = f"{op.type.value} {op.name or op.id}"
+        if op.context_details is not None and op.context_details.replay_children:
+            msg = (
+                f"the result of {what} was too large to store: the service keeps a summary"
+                " of it (raw_result), and the SDK rebuilds the result from its children"
+            )
+            raise SerDesError(msg)
+        try:
+            if op.type is OperationType.CHAINED_INVOKE:
+                return json.loads(raw)
+            return deserialize_default(raw, op.id)
+        except (SerDesError, ValueError) as error:
+            msg = (
+                f"the result of {what} is not in the default encoding ({error}); if its"
+                " code stored it with a custom serdes, decode raw_result with that serdes"
+            )
+            raise SerDesError(msg) from error
 
     @property
     def error(self) -> ErrorObject | None:

@@ -31,6 +31,7 @@ from durable_async._wire.models import (
     ExecutionDetails,
     ExecutionStatePage,
     GetExecutionStateRequest,
+    InvocationOutput,
     Operation,
     OperationUpdate,
 )
@@ -60,9 +61,11 @@ class MemoryExecution:
     #: response or invocation input has carried yet; the next one carries them, as the
     #: service's do (an input lists them as ``UpdatedOperationIds``).
     changed_outside: set[str] = attrs.Factory(set)
-    #: Something changed from outside since the last invocation began: the service would
-    #: invoke the function again (cleared by ``take_wakeup``).
+    #: Something changed from outside since the last invocation began, or that invocation
+    #: failed: the service would invoke the function again (cleared by ``take_wakeup``).
     woken: bool = False
+    #: How the execution ended (its last invocation's output), once it has.
+    outcome: InvocationOutput | None = None
 
 
 @attrs.frozen
@@ -210,7 +213,7 @@ class MemoryBackend(DurableExecutionClient):
                 details = op.callback_details
                 if details is not None and details.callback_id == callback_id:
                     return execution, op.id
-        msg = f"no callback {callback_id!r}"
+        msg = "no callback with that ID"  # the ID is a bearer token: never quoted
         raise KeyError(msg)
 
     def open_callbacks(self, arn: str) -> list[str]:
@@ -236,9 +239,9 @@ class MemoryBackend(DurableExecutionClient):
     def heartbeat_callback(self, callback_id: str) -> None:
         """Push the heartbeat deadline back, as ``SendDurableExecutionCallbackHeartbeat``."""
         execution, op_id = self._callback(callback_id)
-        if execution.operations[op_id].status is not OperationStatus.STARTED:
-            msg = f"callback {callback_id} already ended"  # the service: ResourceNotFound
-            raise ValueError(msg)
+        op = execution.operations[op_id]
+        if op.status is not OperationStatus.STARTED:
+            raise ValueError(_ended(op))  # the service: ResourceNotFound
         deadline, _ = execution.callback_timers[op_id]
         seconds = execution.heartbeat_seconds.get(op_id)
         if seconds:
@@ -255,8 +258,7 @@ class MemoryBackend(DurableExecutionClient):
     ) -> None:
         op = execution.operations[op_id]
         if op.status is not OperationStatus.STARTED:
-            msg = f"callback {op_id} already ended ({op.status})"
-            raise ValueError(msg)
+            raise ValueError(_ended(op))
         callback_id = op.callback_details.callback_id if op.callback_details else None
         if timed_out is not None:
             status = OperationStatus.TIMED_OUT
@@ -315,9 +317,16 @@ class MemoryBackend(DurableExecutionClient):
         execution.changed_outside.add(operation_id)
         execution.woken = True
 
-    def end_execution(self, arn: str, status: OperationStatus) -> None:
-        """Close the EXECUTION operation as the service does when the invocation returns."""
+    def end_execution(
+        self, arn: str, status: OperationStatus, *, outcome: InvocationOutput | None = None
+    ) -> None:
+        """Close the EXECUTION operation as the service does when the invocation returns.
+
+        ``outcome``, the invocation's output, is kept as the execution's result.
+        """
         execution = self.executions[arn]
+        if outcome is not None:
+            execution.outcome = outcome
         for op_id, op in execution.operations.items():
             if op.type is OperationType.EXECUTION and not op.status.is_terminal:
                 execution.operations[op_id] = attrs.evolve(
@@ -420,3 +429,9 @@ class MemoryBackend(DurableExecutionClient):
             execution.operations[update.id] = op
             changed[op.id] = op
         return list(changed.values())
+
+
+def _ended(op: Operation) -> str:
+    """Why the callback of ``op`` cannot be answered; names the operation, never the ID."""
+    which = f"operation {op.name!r}" if op.name else f"operation ID {op.id}"
+    return f"this callback ({which}) already ended ({op.status.value})"

@@ -22,7 +22,7 @@ from durable_async._wire.enums import InvocationStatus, OperationStatus, Operati
 from durable_async._wire.models import ErrorObject, InvocationOutput, Operation
 from durable_async.testing._clock import Clock
 from durable_async.testing._history import History, InvocationRecord
-from durable_async.testing._memory import MemoryBackend
+from durable_async.testing._memory import MemoryBackend, MemoryExecution
 
 
 @attrs.define
@@ -51,7 +51,7 @@ class ExecutionResult:
     status: InvocationStatus
     result: Any
     error: ErrorObject | None
-    #: How many invocations this ``run``/``resume`` call made.
+    #: How many invocations this ``run``/``resume`` call made (0 when nothing was due).
     invocations: int
     outputs: tuple[InvocationOutput, ...]
     operations: tuple[Operation, ...]
@@ -185,39 +185,59 @@ class LocalRunner:
         return self.backend.start_execution(payload, arn=arn)
 
     async def resume(self, arn: str, *, skip_time: bool = True) -> ExecutionResult:
-        """Keep invoking ``arn`` until it ends or nothing is due.
+        """Invoke ``arn`` whenever the service would, until it ends or nothing is due.
 
-        With ``skip_time=False`` it stops instead of moving the clock. A failed invocation
-        (a retryable backend error, a timeout) is retried as Lambda would; if the last
-        allowed invocation fails too, its error is raised.
+        As on the service, a new execution is invoked at once, and after that only when
+        something is due: a callback was answered, a chained invoke ended, a timer fired (a
+        wait ended, a retry came due, a callback timed out), or an invocation failed. With
+        ``skip_time`` (the default) the clock jumps to the next timer when nothing else is
+        due; with ``skip_time=False`` it never moves, so only timers already due count.
+
+        When nothing is due, or the execution has already ended, the handler is not invoked:
+        the result describes the execution as it stands (``invocations == 0``, no
+        ``outputs``; status PENDING, or how it ended). A failed invocation (a retryable
+        backend error, a timeout) is retried as Lambda would; if the last allowed
+        invocation fails too, its error is raised.
         """
+        if _ended(self.backend.executions[arn]):
+            return self._result(arn, None, 0, [])
         outputs: list[InvocationOutput] = []
         invocations = 0
         failure: Exception | None = None
-        while invocations < self.max_invocations:
+        while invocations < self.max_invocations and await self._due(arn, skip_time):
             invocations += 1
             try:
                 output = await self._invoke_once(arn)
             except (BackendError, InvocationTimeoutError) as error:
                 failure = error
-                continue  # Lambda retries a failed invocation
+                self.backend.executions[arn].woken = True  # Lambda retries a failed invocation
+                continue
             failure = None
             outputs.append(output)
             if output.status is not InvocationStatus.PENDING:
-                self.backend.end_execution(arn, _TERMINAL[output.status])
+                self.backend.end_execution(arn, _TERMINAL[output.status], outcome=output)
                 return self._result(arn, output, invocations, outputs)
-            if await self._run_invoked(arn, skip_time) or self.backend.take_wakeup(arn):
-                continue  # something changed meanwhile (another runner's jump fired a timer)
-            if self.pause_on_callbacks and self.backend.open_callbacks(arn):
-                break
-            due = self.backend.next_due(arn)
-            if due is None or (not skip_time and due > self.clock.now()):
-                break
-            await self.clock.wait_until(due)
-            self.backend.fire_due()
         if failure is not None:
             raise failure
         return self._result(arn, outputs[-1] if outputs else None, invocations, outputs)
+
+    async def _due(self, arn: str, skip_time: bool) -> bool:
+        """Whether the service would invoke ``arn`` now.
+
+        With ``skip_time``, when nothing else is due, the clock first jumps to the next timer.
+        """
+        if await self._run_invoked(arn, skip_time) or self.backend.take_wakeup(arn):
+            return True  # changed from outside (maybe by another runner's jump), or failed
+        if not _suspended_on(self.backend.executions[arn]):
+            return True  # new, or its last invocation ended before anything had to wait
+        if self.pause_on_callbacks and self.backend.open_callbacks(arn):
+            return False
+        due = self.backend.next_due(arn)
+        if due is None or (not skip_time and due > self.clock.now()):
+            return False
+        await self.clock.wait_until(due)
+        self.backend.fire_due()
+        return True
 
     async def _invoke_once(self, arn: str) -> InvocationOutput:
         execution = self.backend.executions[arn]
@@ -234,9 +254,7 @@ class LocalRunner:
         output = from_wire(raw, InvocationOutput)
         suspended_on: tuple[str, ...] = ()
         if output.status is InvocationStatus.PENDING:
-            suspended_on = tuple(
-                op.id for op in execution.operations.values() if _WAITING.get(op.type) is op.status
-            )
+            suspended_on = _suspended_on(execution)
         self.backend.record_invocation(
             arn,
             InvocationRecord(
@@ -311,7 +329,9 @@ class LocalRunner:
         outputs: list[InvocationOutput],
     ) -> ExecutionResult:
         execution = self.backend.executions[arn]
-        status = output.status if output else InvocationStatus.PENDING
+        if output is None:
+            output = execution.outcome  # an execution that had ended before this call
+        status = output.status if output else _status(execution)
         result: Any = None
         raw = output.result if output else None
         if not raw and execution.result_update is not None:
@@ -333,6 +353,30 @@ class LocalRunner:
             history=History(operations, self.backend.invocation_records.get(arn, ()), arn=arn),
             open_callbacks=tuple(self.backend.open_callbacks(arn)),
         )
+
+
+def _suspended_on(execution: MemoryExecution) -> tuple[str, ...]:
+    """The operations the service waits on before it invokes the function again."""
+    return tuple(
+        op.id for op in execution.operations.values() if _WAITING.get(op.type) is op.status
+    )
+
+
+def _ended(execution: MemoryExecution) -> bool:
+    return any(
+        op.type is OperationType.EXECUTION and op.status.is_terminal
+        for op in execution.operations.values()
+    )
+
+
+def _status(execution: MemoryExecution) -> InvocationStatus:
+    """How the execution stands, read from its EXECUTION operation."""
+    for op in execution.operations.values():
+        if op.type is OperationType.EXECUTION and op.status.is_terminal:
+            if op.status is OperationStatus.SUCCEEDED:
+                return InvocationStatus.SUCCEEDED
+            return InvocationStatus.FAILED
+    return InvocationStatus.PENDING
 
 
 def _json_operation(op: Operation) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from durable_async._wire.models import (
     CheckpointRequest,
     CheckpointResponse,
     ErrorObject,
+    InvocationOutput,
     Operation,
     OperationUpdate,
 )
@@ -307,9 +308,11 @@ class SqliteBackend(MemoryBackend):
         super().complete_invoke(arn, operation_id, result=result, error=error)
         self.save(arn)
 
-    def end_execution(self, arn: str, status: OperationStatus) -> None:
-        """Close the EXECUTION operation and write it."""
-        super().end_execution(arn, status)
+    def end_execution(
+        self, arn: str, status: OperationStatus, *, outcome: InvocationOutput | None = None
+    ) -> None:
+        """Close the EXECUTION operation (and keep ``outcome``) and write it."""
+        super().end_execution(arn, status, outcome=outcome)
         self.save(arn)
 
     def record_invocation(self, arn: str, record: InvocationRecord) -> None:
@@ -366,6 +369,7 @@ def _execution_to_json(execution: MemoryExecution) -> dict[str, Any]:
         "heartbeat_seconds": execution.heartbeat_seconds,
         "changed_outside": sorted(execution.changed_outside),
         "woken": execution.woken,
+        "outcome": to_wire(execution.outcome) if execution.outcome is not None else None,
     }
 
 
@@ -375,6 +379,7 @@ def _execution_from_json(arn: str, state: Mapping[str, Any]) -> MemoryExecution:
 
     operations = [from_wire(op, Operation) for op in state["operations"]]
     result_update = state.get("result_update")
+    outcome = state.get("outcome")
     return MemoryExecution(
         arn=arn,
         token=state["token"],
@@ -388,6 +393,7 @@ def _execution_from_json(arn: str, state: Mapping[str, Any]) -> MemoryExecution:
         heartbeat_seconds=dict(state.get("heartbeat_seconds", {})),
         changed_outside=set(state.get("changed_outside", ())),
         woken=bool(state.get("woken")),
+        outcome=from_wire(outcome, InvocationOutput) if outcome else None,
     )
 
 

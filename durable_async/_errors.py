@@ -204,8 +204,10 @@ class InvocationTimeoutError(DurableError):
     """Raised when Lambda's timeout nears while steps still run and nothing else is pending.
 
     Queued checkpoints were sent first; the invocation fails, as a timeout would, so Lambda
-    invokes again and the unfinished steps run again. (Ending ``PENDING`` is only valid
-    while the service has something pending: a wait, a retry, a callback, an invoke.)
+    invokes again and the unfinished steps are taken up again: an at-least-once step runs
+    again, an at-most-once attempt is not re-run (it fails with ``StepInterruptedError`` or
+    retries per its strategy). (Ending ``PENDING`` is only valid while the service has
+    something pending: a wait, a retry, a callback, an invoke.)
     """
 
     __module__ = "durable_async"

@@ -18,8 +18,8 @@ import logging
 from collections.abc import Mapping
 from types import TracebackType
 
-from durable_async._error_wire import qualified_type
-from durable_async._errors import BackendError, DurableOperationError
+from durable_async._error_wire import STEP_INTERRUPTED_TYPE, qualified_type
+from durable_async._errors import BackendError, DurableOperationError, StepInterruptedError
 
 logger = logging.getLogger("durable_async.failures")
 
@@ -33,6 +33,8 @@ def _label(kind: str, name: str | None, operation_id: str) -> str:
 def _type(error: BaseException) -> str:
     if isinstance(error, DurableOperationError) and error.error_type:
         return error.error_type
+    if isinstance(error, StepInterruptedError):
+        return STEP_INTERRUPTED_TYPE  # what the step records for it
     return qualified_type(error)
 
 

@@ -264,7 +264,9 @@ class Invocation:
                     rt.deadline_left_nothing_pending = rt.monitor.parked == 0
                     rt.logger.warning(
                         "Lambda's timeout is near: winding the invocation down; "
-                        "unfinished steps run again in the next invocation",
+                        "unfinished steps are taken up again in the next invocation (an "
+                        "at-most-once attempt is not re-run: it fails or retries per its "
+                        "strategy)",
                         extra={"executionArn": rt.arn},
                     )
                     await _cancel_all(rt, [])
@@ -337,7 +339,9 @@ class Invocation:
         if rt.deadline_left_nothing_pending:
             msg = (
                 "Lambda's timeout came while steps were still running and nothing else was "
-                "pending; their checkpoints are saved and they run again in the next invocation"
+                "pending; their checkpoints are saved and the next invocation takes them up "
+                "again (an at-most-once attempt is not re-run: it fails or retries per its "
+                "strategy)"
             )
             raise InvocationTimeoutError(msg)
         assert output is not None

@@ -15,6 +15,7 @@ from durable_async import (
     InvokeError,
     PayloadTooLargeError,
     SerDesContext,
+    SerDesError,
     ValidationError,
     durable_execution,
 )
@@ -290,6 +291,28 @@ async def test_payload_over_the_limit_is_rejected_before_anything_is_sent() -> N
     assert "big" in str(error)
     assert invoke_updates(backend) == []
     assert backend.pending_invokes(arn) == []
+
+
+@pytest.mark.anyio
+async def test_a_payload_that_cannot_be_serialized_names_the_invoke() -> None:
+    backend = MemoryBackend()
+    arn = start(backend)
+    caught: list[SerDesError] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> str:
+        try:
+            await ctx.invoke("target", object(), name="notify")
+        except SerDesError as exc:
+            caught.append(exc)
+        return "rejected"
+
+    output = await invoke_once(handler, backend, arn)
+    assert output == {"Status": "SUCCEEDED", "Result": '"rejected"'}
+    (error,) = caught
+    assert str(error).startswith("the payload of invoke notify: ")
+    assert "not JSON serializable" in str(error)
+    assert invoke_updates(backend) == []
 
 
 @pytest.mark.anyio

@@ -404,7 +404,9 @@ async def test_interrupted_at_most_once_attempt_is_not_rerun() -> None:
 
 
 @pytest.mark.anyio
-async def test_interrupted_at_most_once_attempt_retries_per_strategy() -> None:
+async def test_interrupted_at_most_once_attempt_retries_per_strategy(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     backend = MemoryBackend()
     arn = start(backend)
     await record_started_step(backend, arn, "charge")
@@ -436,6 +438,9 @@ async def test_interrupted_at_most_once_attempt_retries_per_strategy() -> None:
     retry = sent_updates(backend)[0]
     assert retry.error is not None
     assert retry.error.type == "aws_durable_execution_sdk_python.exceptions.StepInterruptedError"
+    # The retry's warning names the type the step records.
+    [warning] = [r for r in caplog.records if r.name == "durable_async.failures"]
+    assert retry.error.type in warning.getMessage()
 
 
 @pytest.mark.anyio

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from durable_async._config import InvokeConfig
-from durable_async._errors import InvokeError
+from durable_async._errors import InvokeError, SerDesError
 from durable_async._identity import OperationIdentity
 from durable_async._operations._common import report_replayed, report_start, update
 from durable_async._serdes import (
@@ -42,12 +42,12 @@ async def run_invoke(
     else:
         await report_replayed(rt, recorded)
     if recorded is None:
-        data = await serialize(config.serdes_payload or JSON, payload, context)
-        check_payload_size(
-            f"the payload of invoke {identity.name or function_name}",
-            data,
-            INVOKE_PAYLOAD_LIMIT_BYTES,
-        )
+        what = f"the payload of invoke {identity.name or function_name}"
+        try:
+            data = await serialize(config.serdes_payload or JSON, payload, context)
+        except SerDesError as unserializable:
+            raise SerDesError(f"{what}: {unserializable}") from unserializable
+        check_payload_size(what, data, INVOKE_PAYLOAD_LIMIT_BYTES)
         await rt.batcher.commit(
             update(
                 identity,

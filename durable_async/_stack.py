@@ -12,7 +12,7 @@ and errors raised while handling another) are included, as Python prints them.
 from __future__ import annotations
 
 import os
-from types import TracebackType
+from types import FrameType, TracebackType
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _STDLIB_DIR = os.path.dirname(os.path.abspath(os.__file__)) + os.sep
@@ -46,32 +46,35 @@ def _user_frames(tb: TracebackType | None, plumbing: tuple[str, ...]) -> Traceba
 _GENERATED = ("<attrs generated", "<cattrs generated")
 
 
-def _user_limit(tb: TracebackType, plumbing: tuple[str, ...]) -> int | None:
-    """How many frames of ``tb`` (which starts at user code) to print; None for all.
+def _is_sdk(filename: str) -> bool:
+    return filename.startswith(_PACKAGE_DIR) or os.path.basename(filename).startswith(_GENERATED)
 
-    When the innermost user frame called into the SDK and the SDK raised (a misuse such as
-    a wait under a second, or an invalid config), the frames below it are the SDK's own
-    checks: the user's call is the line that explains the failure. Frames below the last
-    user frame that are not the SDK's (a library the user called) are kept.
+
+def _user_stack(tb: TracebackType, plumbing: tuple[str, ...]) -> list[tuple[FrameType, int]]:
+    """The frames of ``tb`` (which starts at user code) to print, with their line numbers.
+
+    The SDK's own frames are left out wherever they are: between two user frames (the SDK
+    calling a user's serdes, say) they are the same for every failure. Below the innermost
+    user frame, when that frame called into the SDK and the SDK raised (a misuse such as a
+    wait under a second, or an invalid config), everything is left out: the user's call is
+    the line that explains the failure. A library the user called keeps its frames.
     """
-    frames: list[str] = []
+    frames: list[tuple[FrameType, int, str]] = []
     while tb is not None:
-        frames.append(os.path.abspath(tb.tb_frame.f_code.co_filename))
+        frame = tb.tb_frame
+        frames.append((frame, tb.tb_lineno, os.path.abspath(frame.f_code.co_filename)))
         tb = tb.tb_next  # type: ignore[assignment]
     last = max(
         (
-            index
-            for index, name in enumerate(frames)
-            if not name.startswith(plumbing) and not os.path.basename(name).startswith(_GENERATED)
+            i
+            for i, (_, _, name) in enumerate(frames)
+            if not name.startswith(plumbing) and not _is_sdk(name)
         ),
-        default=None,
+        default=len(frames) - 1,
     )
-    if last is None or last + 1 == len(frames):
-        return None
-    below = frames[last + 1]
-    if below.startswith(_PACKAGE_DIR) or os.path.basename(below).startswith(_GENERATED):
-        return last + 1
-    return None
+    if last + 1 < len(frames) and _is_sdk(frames[last + 1][2]):
+        frames = frames[: last + 1]
+    return [(frame, line) for frame, line, name in frames if not _is_sdk(name)]
 
 
 def user_traceback(error: BaseException) -> TracebackType | None:
@@ -106,7 +109,8 @@ def stack_lines(error: BaseException) -> tuple[str, ...] | None:
         frames = _user_frames(exc.__traceback__, plumbing)
         if frames is not None:
             lines.append("Traceback (most recent call last):")
-            for entry in traceback.format_tb(frames, _user_limit(frames, plumbing)):
+            stack = traceback.StackSummary.extract(iter(_user_stack(frames, plumbing)))
+            for entry in stack.format():
                 # Python 3.11+ underlines the failing expression; the line itself says enough.
                 lines.extend(line for line in entry.rstrip("\n").split("\n") if line.strip(" ^~"))
         for entry in traceback.format_exception_only(type(exc), exc):

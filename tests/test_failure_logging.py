@@ -25,9 +25,11 @@ from durable_async import (
     WaitForConditionError,
     WaitStrategyConfig,
     create_retry_strategy,
+    create_wait_strategy,
     durable_execution,
 )
 from durable_async._error_wire import ERROR_LIMIT_BYTES
+from durable_async._stack import stack_lines
 from durable_async.testing import ErrorObject, LocalRunner, MemoryBackend
 
 FAILURES = "durable_async.failures"
@@ -257,6 +259,24 @@ async def test_recorded_stack_trace_of_a_misuse_ends_at_the_users_call(
     assert trace[1].endswith("in handler")
     assert len(trace) == 4, trace
     assert trace[-1].split(": ", 1)[1].startswith(message)
+
+
+def test_recorded_stack_trace_leaves_out_sdk_frames_between_user_frames() -> None:
+    def keep_polling(state: int) -> bool:
+        raise LookupError("state unreadable")
+
+    strategy = create_wait_strategy(WaitStrategyConfig(should_continue_polling=keep_polling))
+    try:
+        strategy(1, 1)  # this frame, the SDK's strategy, then keep_polling
+    except LookupError as error:
+        trace = stack_lines(error)
+    assert trace is not None
+    files = [line for line in trace if line.startswith("  File ")]
+    assert [line.rsplit(" in ", 1)[1] for line in files] == [
+        "test_recorded_stack_trace_leaves_out_sdk_frames_between_user_frames",
+        "keep_polling",
+    ]
+    assert trace[-1] == "LookupError: state unreadable"
 
 
 @pytest.mark.anyio

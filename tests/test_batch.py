@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import threading
+import warnings
 from typing import Any
 
 import pytest
@@ -570,3 +572,144 @@ async def test_a_branch_that_changes_the_items_does_not_change_what_later_branch
     assert result.status == "SUCCEEDED", result.error
     assert result.result == ["a", "b"]
     assert got == ["a", "b"]
+
+
+# -- branch names ---------------------------------------------------------------------------
+
+
+def sent_updates(backend: MemoryBackend) -> list[Any]:
+    """Every update sent for the execution, in the order it was sent."""
+    return [u for call in backend.checkpoint_calls for u in call.updates]
+
+
+async def keep(c: DurableContext, value: int, index: int, items: Any) -> int:
+    return value
+
+
+async def one(c: DurableContext) -> int:
+    return 1
+
+
+@pytest.mark.parametrize("bad", ["é" * 3, "bad\nname", "x" * 257, 5])
+async def test_an_item_namer_s_bad_name_raises_validation_error_before_the_batch_starts(
+    bad: Any,
+) -> None:
+    errors: list[str] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        config = MapConfig(item_namer=lambda item, index: "ok" if index == 0 else bad)
+        try:
+            await ctx.map([1, 2], keep, name="m", config=config)
+        except ValidationError as error:
+            errors.append(str(error))
+        await ctx.wait(seconds=1)  # the next invocation meets the same error on replay
+        return await ctx.step(echo, "after", name="after")
+
+    backend = MemoryBackend()
+    result = await LocalRunner(handler, backend).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == "after"
+    assert result.invocations == 2
+    assert len(errors) == 2
+    assert "map item 1" in errors[0]
+    assert "item_namer" in errors[0]
+    assert repr(bad) in errors[0]
+    # Nothing was sent for the batch, not even its START: no CONTEXT update at all.
+    assert not any(u.type is OperationType.CONTEXT for u in sent_updates(backend))
+    assert contexts(result) == []
+
+
+async def test_a_parallel_branch_s_bad_name_raises_validation_error_before_the_batch_starts() -> (
+    None
+):
+    backend = MemoryBackend()
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        branches = [ParallelBranch(one, name="fine"), ParallelBranch(one, name="bad\nname")]
+        return await ctx.parallel(branches, name="p")
+
+    result = await LocalRunner(handler, backend).run()
+    assert result.status == "FAILED"
+    assert result.error is not None
+    assert (result.error.type or "").endswith(".ValidationError")
+    message = result.error.message or ""
+    assert "parallel branch 1" in message
+    assert "ParallelBranch(name=...)" in message
+    assert "'bad\\nname'" in message
+    assert not any(u.type is OperationType.CONTEXT for u in sent_updates(backend))
+
+
+async def test_an_async_item_namer_is_refused_without_a_never_awaited_warning() -> None:
+    async def namer(item: Any, index: int) -> str:
+        return f"item-{index}"
+
+    errors: list[str] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        config = MapConfig(item_namer=namer)  # type: ignore[arg-type]  # the mistake tested
+        try:
+            await ctx.map([1, 2], keep, config=config)
+        except ValidationError as error:
+            errors.append(str(error))
+        return "done"
+
+    backend = MemoryBackend()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = await LocalRunner(handler, backend).run()
+        gc.collect()  # a coroutine left unclosed warns when it is collected
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == "done"
+    assert len(errors) == 1
+    assert "map item 0" in errors[0]
+    assert "item_namer must be a plain function returning a str" in errors[0]
+    assert [w for w in caught if "never awaited" in str(w.message)] == []
+    assert contexts(result) == []
+
+
+async def test_an_item_namer_giving_none_or_empty_records_no_name_and_valid_names_as_given() -> (
+    None
+):
+    names: list[Any] = [None, "", "item-2", " ~printable~ ", "x" * 256]
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        config = MapConfig(item_namer=lambda item, index: names[index])
+        mapped = await ctx.map([0, 1, 2, 3, 4], keep, name="m", config=config)
+        branches: list[Any] = [ParallelBranch(one, name=""), ParallelBranch(one, name="named"), one]
+        run = await ctx.parallel(branches, name="p")
+        return [mapped.get_results(), run.get_results()]
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == [[0, 1, 2, 3, 4], [1, 1, 1]]
+    map_id, par_id = operation_id(None, 1), operation_id(None, 2)
+    assert [(op.id, op.name) for op in contexts(result)] == [
+        (map_id, "m"),
+        *((operation_id(map_id, i), name or None) for i, name in enumerate(names)),
+        (par_id, "p"),
+        (operation_id(par_id, 0), None),
+        (operation_id(par_id, 1), "named"),
+        (operation_id(par_id, 2), "parallel-branch-2"),
+    ]
+
+
+async def test_an_item_namer_that_raises_still_fails_the_batch_from_its_body() -> None:
+    def namer(item: Any, index: int) -> str:
+        raise KeyError(index)
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        try:
+            await ctx.map([1], keep, name="m", config=MapConfig(item_namer=namer))
+        except ChildContextError as error:
+            return error.error_type
+        return None
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == "KeyError"
+    assert [(op.name, op.status) for op in contexts(result)] == [("m", OperationStatus.FAILED)]

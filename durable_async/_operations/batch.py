@@ -16,6 +16,7 @@ its branches, and the invocation suspends once no branch can move.
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
 from typing import TYPE_CHECKING, Any, overload
@@ -42,12 +43,14 @@ from durable_async._errors import (
     BackendError,
     DurableOperationError,
     NonDeterministicExecutionError,
+    ValidationError,
 )
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._operations._common import body_hooks
 from durable_async._operations.child import run_child
 from durable_async._serdes import SerDesContext, deserialize, serialize
 from durable_async._tasks import cancel_and_settle, collect_outcome
+from durable_async._validation import validate_name
 from durable_async._wire.enums import OperationStatus, OperationSubType, OperationType
 from durable_async._wire.models import ErrorObject, Operation
 
@@ -94,7 +97,8 @@ class MapBranches(Sequence[Branch]):
     Each ``Branch`` is made when it is read, not one per item up front: with no concurrency
     bound every branch of a large map is alive at once, and each object it holds adds to
     the cyclic GC's work. The namer is called for every item when the plan is made (each
-    time the batch body runs, never when a finished batch replays), as AWS's SDK calls it.
+    time the batch body runs, never when a finished batch replays), as AWS's SDK calls it,
+    and each name it gives is checked then (``ValidationError``).
     """
 
     __slots__ = ("_func", "_items", "_names", "_values")
@@ -110,7 +114,9 @@ class MapBranches(Sequence[Branch]):
         #: must not change what a later branch receives (replay would not see the change).
         self._values = tuple(items)
         self._func = func
-        self._names = None if namer is None else [namer(x, i) for i, x in enumerate(items)]
+        self._names = (
+            None if namer is None else [_item_name(namer, x, i) for i, x in enumerate(items)]
+        )
 
     def __len__(self) -> int:
         return len(self._values)
@@ -128,12 +134,38 @@ class MapBranches(Sequence[Branch]):
         return Branch(name, self._func, (self._values[index], index, self._items))
 
 
+def _item_name(namer: Callable[[Any, int], str], item: Any, index: int) -> str:
+    """The name ``namer`` gives item ``index``, if the service accepts it.
+
+    ``None`` and ``""`` stay as they are: the branch records no name.
+    """
+    name = namer(item, index)
+    if inspect.isawaitable(name):
+        if inspect.iscoroutine(name):
+            name.close()  # never awaited: no RuntimeWarning for it
+        msg = (
+            f"map item {index}: item_namer returned an awaitable ({type(name).__name__}); "
+            "item_namer must be a plain function returning a str"
+        )
+        raise ValidationError(msg)
+    try:
+        validate_name(name)
+    except ValidationError as error:
+        raise ValidationError(f"map item {index}: item_namer gave {error}") from None
+    return name
+
+
 def parallel_branches(branches: Sequence[Any]) -> Sequence[Branch]:
     """``ctx.parallel``'s branches: functions or ``ParallelBranch`` with a name of their own."""
     planned = []
     for index, branch in enumerate(branches):
         name = f"parallel-branch-{index}"
         if isinstance(branch, ParallelBranch):
+            try:
+                validate_name(branch.name)
+            except ValidationError as error:
+                msg = f"parallel branch {index}: ParallelBranch(name=...) is an {error}"
+                raise ValidationError(msg) from None
             planned.append(Branch(name if branch.name is None else branch.name, branch.func, ()))
         else:
             planned.append(Branch(name, branch, ()))
@@ -148,12 +180,29 @@ async def run_batch(
     plan: Callable[[], Sequence[Branch]],
     config: MapConfig | ParallelConfig,
 ) -> BatchResult:
-    """Replay or run a batch: a child context whose body coordinates the branches."""
+    """Replay or run a batch: a child context whose body coordinates the branches.
+
+    The plan is made before the batch's child context starts, when its body is to run: a
+    branch name the service would refuse raises ``ValidationError`` here, with nothing
+    sent for the batch. Any other error making the plan fails the batch from its body, as
+    it did when the body made the plan.
+    """
     record = None
+    body_runs = recorded is None or recorded.status is OperationStatus.STARTED
     if recorded is not None and recorded.status is OperationStatus.SUCCEEDED:
         details = recorded.context_details
         if details is not None and details.replay_children:
+            body_runs = True
             record = CompletionRecord.parse(details.result)
+    planned: Sequence[Branch] | None = None
+    plan_error: Exception | None = None
+    if body_runs:
+        try:
+            planned = plan()
+        except ValidationError:
+            raise
+        except Exception as error:  # the namer's own error: the body raises it, as before
+            plan_error = error
     user_summary = config.summary_generator
 
     def summarize(result: Any) -> str:
@@ -161,7 +210,9 @@ async def run_batch(
         return summary_envelope(kind.summary_type, result, extra)
 
     async def coordinate(batch_ctx: DurableContext) -> BatchResult:
-        branches = plan()
+        if plan_error is not None:
+            raise plan_error
+        branches = plan() if planned is None else planned
         coordinator = _Coordinator(batch_ctx, identity.id, kind, branches, config)
         if record is not None:
             return await coordinator.rebuild(record)

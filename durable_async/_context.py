@@ -33,7 +33,7 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity, id_at, id_base, operation_id
 from durable_async._logging import DurableLogger, LogScope, LogScopeSource, current_log_scope
-from durable_async._operations._common import misuse_in_body, running_body
+from durable_async._operations._common import misuse_in_body, not_callable, running_body
 from durable_async._operations.recorded import recorded_now, recorded_random, recorded_uuid4
 from durable_async._operations.step import StepContext, replayed_result, run_step
 from durable_async._operations.wait import run_wait
@@ -80,6 +80,15 @@ def _resolve_name(name: str | None, func: Callable[..., Any]) -> str | None:
         return default
     return None
 
+
+_OUTLIVED = (
+    "this DurableContext's invocation has ended: use a context only inside its handler "
+    "(and the tasks it awaits) while the invocation runs, and keep no reference to it after"
+)
+_REFUSED = (
+    "the invocation is suspending: operations called while it unwinds (in finally or "
+    "except blocks) run in the invocation where the protected block really ends"
+)
 
 #: Function names already found usable as operation names. Bounded: a program has few.
 _DEFAULT_NAMES: set[str] = set()
@@ -248,6 +257,10 @@ class DurableContext:
             raise
         if recorded is None or not recorded.status.is_terminal:
             if rt.monitor.closed:
+                task = current_task_info.get()
+                if task is None or task.registry is not rt.tasks:
+                    # Not code of the invocation unwinding: the context outlived it.
+                    raise RuntimeError(_OUTLIVED)
                 # The invocation is suspending (or over): cleanup and compensation code
                 # that runs while it unwinds must not start operations; they run in the
                 # invocation where the protected block really ends.
@@ -258,7 +271,7 @@ class DurableContext:
                 ):
                     # Not unwinding: the body caught the suspension and went on.
                     rt.swallowed_suspension(self._parent_id, self._describe())
-                raise Suspended
+                raise Suspended(_REFUSED)
             self._replaying = False
         return identity, recorded
 
@@ -340,6 +353,9 @@ class DurableContext:
         per ``config.retry_strategy`` (default: 6 attempts with backoff), each retry
         suspending the invocation until it is due.
         """
+        if not callable(func):  # e.g. ``ctx.step(f(x))``: refused before it takes an ID
+            msg = not_callable("ctx.step", func, "ctx.step({f}, arg)", "ctx.step({f}(arg))")
+            raise TypeError(msg)
         config = config or _DEFAULT_STEP_CONFIG
         name = _resolve_name(name, func)
         sub_type = config.sub_type or _STEP_SUB_TYPE
@@ -394,12 +410,20 @@ class DurableContext:
     ) -> Coroutine[None, None, T]:
         """Run ``func(child_ctx, *args)`` with its own operation namespace; return its result.
 
-        The result is checkpointed on a CONTEXT operation, so a finished child is not
-        re-run on replay. A failure raises ``ChildContextError`` whose ``__cause__`` is the
-        inner error.
+        ``func`` is ``async`` (or returns an awaitable, like ``lambda c: sub(c, x)``). The
+        result is checkpointed on a CONTEXT operation, so a finished child is not re-run on
+        replay. A failure raises ``ChildContextError`` whose ``__cause__`` is the inner error.
         """
         from durable_async._operations.child import run_child
 
+        if not callable(func):
+            msg = not_callable(
+                "ctx.run_in_child_context",
+                func,
+                "ctx.run_in_child_context({f}, arg)",
+                "ctx.run_in_child_context({f}(ctx, arg))",
+            )
+            raise TypeError(msg)
         config = config or _DEFAULT_CHILD_CONFIG
         name = _resolve_name(name, func)
         identity, recorded = self._issue(
@@ -456,6 +480,15 @@ class DurableContext:
         )
         from durable_async._operations.child import run_child
 
+        if not callable(submitter):
+            msg = not_callable(
+                "ctx.wait_for_callback",
+                submitter,
+                "ctx.wait_for_callback({f})",
+                "ctx.wait_for_callback({f}(...))",
+                "pass the submitter itself (the SDK calls it with the callback ID)",
+            )
+            raise TypeError(msg)
         config = config or WaitForCallbackConfig()
         name = _resolve_name(name, submitter)
 
@@ -529,8 +562,21 @@ class DurableContext:
 
         if isinstance(strategy, WaitStrategyConfig):
             strategy = create_wait_strategy(strategy)
-        if not callable(check) or not callable(strategy):
-            msg = "wait_for_condition needs a callable check and a strategy"
+        if not callable(check):
+            # ValidationError, as this check always raised (other operations: TypeError).
+            msg = not_callable(
+                "ctx.wait_for_condition",
+                check,
+                "ctx.wait_for_condition({f}, initial_state=...)",
+                "ctx.wait_for_condition({f}(state, ...), ...)",
+                "pass the check itself (the SDK calls it with each state)",
+            )
+            raise ValidationError(msg)
+        if not callable(strategy):
+            msg = (
+                "ctx.wait_for_condition needs a strategy (a WaitStrategyConfig or a function), "
+                f"got {type(strategy).__name__}"
+            )
             raise ValidationError(msg)
         identity, recorded = self._issue(
             OperationType.STEP, OperationSubType.WAIT_FOR_CONDITION, validate_name(name)
@@ -567,6 +613,15 @@ class DurableContext:
         """
         from durable_async._operations.batch import BatchKind, MapBranches, run_batch
 
+        if not callable(func):
+            msg = not_callable(
+                "ctx.map",
+                func,
+                "ctx.map(items, {f})",
+                "ctx.map(items, {f}(...))",
+                "pass the item function itself (the SDK calls it once per item)",
+            )
+            raise TypeError(msg)
         items = list(items) if not isinstance(items, Sequence) else items
         if config is not None:
             config.completion_config.check_total(len(items))
@@ -596,6 +651,20 @@ class DurableContext:
         from durable_async._operations.batch import BatchKind, parallel_branches, run_batch
 
         branches = list(branches)
+        refused = None
+        for index, branch in enumerate(branches):
+            func = branch.func if isinstance(branch, ParallelBranch) else branch
+            if not callable(func):  # every coroutine among them is closed, not just one
+                msg = not_callable(
+                    f"ctx.parallel branch {index}",
+                    func,
+                    "ctx.parallel([{f}, ...])",
+                    "ctx.parallel([{f}(...), ...])",
+                    "pass each branch's function (bind arguments with lambda c: f(c, arg))",
+                )
+                refused = refused or msg
+        if refused is not None:
+            raise TypeError(refused)
         if config is not None:
             config.completion_config.check_total(len(branches))
         config = config or ParallelConfig()
@@ -643,10 +712,21 @@ class DurableContext:
         operations: tuple[Coroutine[None, None, Any], ...],
         name: str | None,
     ) -> Coroutine[None, None, Any]:
-        from durable_async._operations.race import RaceKind, run_race
+        """Refuse what is not a race (``ValidationError``, at the call), or issue one."""
+        from durable_async._operations.race import (
+            RaceKind,
+            check_operations,
+            close_operations,
+            run_race,
+        )
 
         kind = RaceKind(sub_type)
-        identity, recorded = self._issue(OperationType.CONTEXT, kind.value, validate_name(name))
+        check_operations(kind, operations)  # refused at the call, before it takes an ID
+        try:
+            identity, recorded = self._issue(OperationType.CONTEXT, kind.value, validate_name(name))
+        except BaseException:
+            close_operations(operations)  # the race will not run them: none is left unawaited
+            raise
         return self._rt.issue(run_race(self, identity, recorded, kind, operations), identity)
 
     # -- replay-safe helpers -------------------------------------------------------------

@@ -629,3 +629,46 @@ async def test_child_that_swallows_its_suspension_then_steps_warns_once_naming_t
     (warning,) = warnings_logged(records)
     assert "swallowed" in warning
     assert "nap" in warning
+
+
+# -- a context that outlives its invocation ---------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_context_used_after_its_invocation_ended_raises_a_clear_runtime_error() -> None:
+    kept: list[DurableContext] = []
+
+    async def noop(step: StepContext) -> int:
+        return 1
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> int:
+        kept.append(ctx)
+        return await ctx.step(noop)
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED"
+    with pytest.raises(RuntimeError, match="invocation has ended: use a context only inside"):
+        await kept[0].step(noop, name="late")
+
+
+@pytest.mark.anyio
+async def test_an_operation_refused_while_the_invocation_unwinds_says_why() -> None:
+    refused: list[BaseException] = []
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> None:
+        try:
+            await ctx.wait(seconds=10, name="pause")
+        finally:
+            try:
+                await ctx.wait(seconds=1, name="cleanup")
+            except BaseException as error:  # the suspension signal, seen by cleanup code
+                refused.append(error)
+                raise
+
+    result = await LocalRunner(handler).run_until_suspension()
+    assert result.status == "PENDING"
+    assert len(refused) == 1
+    assert not isinstance(refused[0], Exception)  # kept out of ``except Exception``
+    assert "the invocation is suspending" in str(refused[0])

@@ -79,6 +79,38 @@ def update(identity: OperationIdentity, action: OperationAction, **fields: Any) 
     )
 
 
+def not_callable(
+    what: str,
+    value: object,
+    right: str,
+    wrong: str,
+    lead: str = "pass the function and its arguments",
+) -> str:
+    """What to say of ``value``, given to ``what`` where it takes a function.
+
+    A coroutine (the function called instead of passed, a common slip) is closed, so that
+    neither a "never awaited" warning nor, for an operation's coroutine, an
+    ``UnawaitedOperationError`` follows; the message says what to do (``lead``) and shows
+    the call both ways (``right`` and ``wrong``, with ``{f}`` for the function's name).
+    Called only once ``callable()`` has said no: the common path pays nothing for it.
+    """
+    if inspect.isawaitable(value):
+        got = type(value).__name__
+        name = "f"
+        if inspect.iscoroutine(value) and inspect.getcoroutinestate(value) == "CORO_CREATED":
+            frame = value.cr_frame
+            module = "" if frame is None else str(frame.f_globals.get("__name__", ""))
+            if not module.startswith("durable_async."):  # an operation's: not the user's name
+                name = value.__name__
+                got = f"{got} {name}(...)"
+            value.close()  # never awaited, and never will be: no RuntimeWarning for it
+        return (
+            f"{what} needs a function, not an awaitable ({got}): {lead}, "
+            f"{right.format(f=name)}, not {wrong.format(f=name)}"
+        )
+    return f"{what} needs a function, got {type(value).__name__}"
+
+
 def is_async_callable(func: Callable[..., Any]) -> bool:
     """Whether calling ``func`` returns a coroutine (functions, partials, ``__call__``)."""
     return inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(

@@ -19,6 +19,7 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, overload
 
 import attrs
@@ -47,7 +48,7 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._operations._common import body_hooks
-from durable_async._operations.child import run_child
+from durable_async._operations.child import not_awaitable, run_child
 from durable_async._serdes import SerDesContext, deserialize, serialize
 from durable_async._tasks import cancel_and_settle, collect_outcome
 from durable_async._validation import validate_name
@@ -383,7 +384,10 @@ class _Coordinator:
         async with hooks:
             virtual._bind()
             try:
-                value = await func(virtual, *args)
+                body = func(virtual, *args)
+                if type(body) is not CoroutineType and not inspect.isawaitable(body):
+                    raise TypeError(not_awaitable(identity, func, body))
+                value = await body
             finally:
                 virtual._unbind()
         context = SerDesContext(branch_id, rt.arn)

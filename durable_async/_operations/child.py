@@ -8,6 +8,8 @@ result from its children's checkpoints, as AWS's SDK does.
 from __future__ import annotations
 
 from collections.abc import Callable
+from inspect import isawaitable
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from durable_async._config import ChildConfig
@@ -24,7 +26,7 @@ from durable_async._identity import OperationIdentity
 from durable_async._operations._common import body_hooks, report_end, report_start, update
 from durable_async._serdes import PAYLOAD_LIMIT_BYTES, SerDesContext, deserialize, serialize
 from durable_async._suspend import Suspended
-from durable_async._wire.enums import OperationAction, OperationStatus
+from durable_async._wire.enums import OperationAction, OperationStatus, OperationSubType
 from durable_async._wire.models import ContextOptions, Operation
 
 if TYPE_CHECKING:
@@ -88,6 +90,8 @@ async def run_child(
             child._bind()
             try:
                 body = func(child, *args)
+                if type(body) is not CoroutineType and not isawaitable(body):
+                    raise TypeError(not_awaitable(identity, func, body))
                 del func, args  # the body holds what it needs
                 result = await body
             finally:
@@ -102,7 +106,10 @@ async def run_child(
             ):
                 child._bind()
                 try:
-                    result = await func(child, *args)
+                    body = func(child, *args)
+                    if not isawaitable(body):
+                        raise TypeError(not_awaitable(identity, func, body))
+                    result = await body
                 finally:
                     child._unbind()
     except _NOT_CHILD_FAILURES:
@@ -157,6 +164,25 @@ async def run_child(
     )
     await report_end(rt, identity, OperationStatus.SUCCEEDED)
     return value
+
+
+def not_awaitable(identity: OperationIdentity, func: Callable[..., Any], returned: object) -> str:
+    """What to say of a child's body that returned ``returned``, which cannot be awaited.
+
+    Plain functions that return an awaitable (``lambda c: sub(c, x)``) are bodies as good
+    as ``async def`` ones, so a plain function is refused only by what it returns.
+    """
+    what = _OPERATIONS.get(identity.sub_type or "", "ctx.run_in_child_context")
+    name = getattr(func, "__name__", None) or repr(func)
+    got = "None" if returned is None else type(returned).__name__
+    return f"{what} needs an async function (or one returning an awaitable); {name} returned {got}"
+
+
+#: The operation a child of each subtype is run for, to name it in an error.
+_OPERATIONS: dict[str, str] = {
+    OperationSubType.MAP_ITERATION: "ctx.map",
+    OperationSubType.PARALLEL_BRANCH: "ctx.parallel",
+}
 
 
 def _refuse_completion(rt: InvocationRuntime, identity: OperationIdentity) -> NoReturn:

@@ -17,6 +17,7 @@ returns the stored outcomes without re-running the operations, and, unlike
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Coroutine, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,35 @@ class RaceKind(StrEnum):
     ALL_SETTLED = "AllSettled"
 
 
+def check_operations(kind: RaceKind, operations: Sequence[object]) -> None:
+    """Refuse, at the call, a race with no operations or with one that is not an operation.
+
+    Raised before the race takes an ID (as other refused calls), with every operation given
+    closed: those already called are not reported as never awaited, and no coroutine warns.
+    """
+    what = f"ctx.{_METHODS[kind]}"
+    if not operations:
+        msg = f"{what} needs at least one operation"
+        raise ValidationError(msg)
+    bad = next((i for i, op in enumerate(operations) if not isinstance(op, Coroutine)), None)
+    if bad is None:
+        return
+    close_operations(operations)
+    got = type(operations[bad]).__name__
+    msg = (
+        f"{what} needs operations (coroutines such as ctx.step(f) or ctx.wait(10)), "
+        f"got {got} at position {bad}"
+    )
+    raise ValidationError(msg)
+
+
+def close_operations(operations: Sequence[object]) -> None:
+    """Close the operations given to a refused race that have not started."""
+    for op in operations:
+        if inspect.iscoroutine(op) and inspect.getcoroutinestate(op) == "CORO_CREATED":
+            op.close()
+
+
 async def run_race(
     ctx: DurableContext,
     identity: OperationIdentity,
@@ -55,9 +85,6 @@ async def run_race(
         # Decided in an earlier invocation: the operations are not run again.
         for operation in operations:
             operation.close()
-    elif not operations:
-        msg = f"ctx.{kind.lower()} needs at least one operation"
-        raise ValidationError(msg)
 
     async def decide(child: DurableContext) -> Any:
         tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(op) for op in operations]
@@ -109,3 +136,4 @@ async def _settle(tasks: list[asyncio.Future[Any]]) -> BatchResult:
 
 
 _CONFIG = ChildConfig()
+_METHODS = {RaceKind.RACE: "race", RaceKind.ANY: "any", RaceKind.ALL_SETTLED: "all_settled"}

@@ -81,3 +81,29 @@ def every_log_record() -> Iterator[list[logging.LogRecord]]:
     finally:
         root.removeHandler(handler)
         root.setLevel(level)
+
+
+def without_aws_credentials(monkeypatch: Any, tmp_path: Any) -> None:
+    """A region but nowhere to find credentials: no variables, empty shared files, no IMDS.
+
+    The SDK keeps one aiobotocore session per process, and it caches credentials once
+    found: the test starts from a fresh one, as a new process would.
+    """
+    from durable_async._client import aiobotocore as sdk_backend
+
+    for key in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+    ):
+        monkeypatch.delenv(key, raising=False)
+    (tmp_path / "config").write_text("")
+    (tmp_path / "credentials").write_text("")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.setattr(sdk_backend, "_sdk_session", None)

@@ -13,9 +13,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from dex_harness import REGION
+from support import without_aws_credentials
 
 from durable_async import ValidationError
-from durable_async._client import aiobotocore as sdk_backend
 from durable_async.aiohttp import CALLBACK_CLIENT, callback_client_ctx
 from durable_async.callbacks import CallbackClient, CallbackSendError
 
@@ -92,25 +92,7 @@ async def test_missing_configuration_stops_startup(monkeypatch: pytest.MonkeyPat
 async def test_missing_credentials_stop_startup(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # A region but nowhere to find credentials: no variables, empty shared files, no IMDS.
-    for key in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_ROLE_ARN",
-    ):
-        monkeypatch.delenv(key, raising=False)
-    (tmp_path / "config").write_text("")
-    (tmp_path / "credentials").write_text("")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    # The SDK keeps one aiobotocore session per process, and it caches credentials it
-    # found: start from a fresh one, as a new process would.
-    monkeypatch.setattr(sdk_backend, "_sdk_session", None)
+    without_aws_credentials(monkeypatch, tmp_path)
     app = web.Application()
     app.cleanup_ctx.append(callback_client_ctx(endpoint_url="http://127.0.0.1:9"))
     app.router.add_post("/callbacks/{callback_id}", answer)

@@ -25,6 +25,7 @@ from dex_harness import (
     history,
     wait_terminal,
 )
+from support import without_aws_credentials
 
 from durable_async import (
     AioBotocoreClient,
@@ -36,7 +37,6 @@ from durable_async import (
     ValidationError,
     durable_execution,
 )
-from durable_async._client import aiobotocore as sdk_backend
 from durable_async.callbacks import (
     CallbackClient,
     CallbackClosedError,
@@ -255,25 +255,8 @@ async def test_missing_region_fails_on_entry(monkeypatch: pytest.MonkeyPatch) ->
 @pytest.fixture
 def no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """A region, but nowhere to find credentials; returns the (empty) AWS config file."""
-    for key in (
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN",
-        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-        "AWS_ROLE_ARN",
-    ):
-        monkeypatch.delenv(key, raising=False)
-    config = tmp_path / "config"
-    config.write_text("")
-    (tmp_path / "credentials").write_text("")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    # The process-wide aiobotocore session caches credentials once found: start afresh.
-    monkeypatch.setattr(sdk_backend, "_sdk_session", None)
-    return config
+    without_aws_credentials(monkeypatch, tmp_path)
+    return tmp_path / "config"
 
 
 async def test_missing_credentials_fail_on_entry(no_credentials: Path) -> None:

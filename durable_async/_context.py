@@ -676,9 +676,7 @@ class DurableContext:
             run_batch(self, identity, recorded, BatchKind.PARALLEL, plan, config), identity
         )
 
-    def race(
-        self, *operations: Coroutine[None, None, T], name: str | None = None
-    ) -> Coroutine[None, None, T]:
+    def race(self, *operations: Awaitable[T], name: str | None = None) -> Coroutine[None, None, T]:
         """The result of the first operation to finish (raising if it failed), recorded.
 
         ``await ctx.race(ctx.wait_for_callback(ask), ctx.wait(hours=24))``: unlike
@@ -687,9 +685,7 @@ class DurableContext:
         """
         return self._race("Race", operations, name)
 
-    def any(
-        self, *operations: Coroutine[None, None, T], name: str | None = None
-    ) -> Coroutine[None, None, T]:
+    def any(self, *operations: Awaitable[T], name: str | None = None) -> Coroutine[None, None, T]:
         """The result of the first operation to succeed, recorded (see ``race``).
 
         If every operation fails, raises ``ChildContextError`` caused by the first failure.
@@ -697,7 +693,7 @@ class DurableContext:
         return self._race("Any", operations, name)
 
     def all_settled(
-        self, *operations: Coroutine[None, None, Any], name: str | None = None
+        self, *operations: Awaitable[Any], name: str | None = None
     ) -> Coroutine[None, None, BatchResult]:
         """Every operation's outcome, in the order given, as a ``BatchResult``; recorded.
 
@@ -709,7 +705,7 @@ class DurableContext:
     def _race(
         self,
         sub_type: str,
-        operations: tuple[Coroutine[None, None, Any], ...],
+        operations: tuple[Awaitable[Any], ...],
         name: str | None,
     ) -> Coroutine[None, None, Any]:
         """Refuse what is not a race (``ValidationError``, at the call), or issue one."""

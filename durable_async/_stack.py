@@ -107,10 +107,10 @@ def stack_lines(error: BaseException) -> tuple[str, ...] | None:
     lines: list[str] = []
     for exc, next_link in reversed(chain):
         frames = _user_frames(exc.__traceback__, plumbing)
-        if frames is not None:
+        kept = [] if frames is None else _user_stack(frames, plumbing)
+        if kept:
             lines.append("Traceback (most recent call last):")
-            stack = traceback.StackSummary.extract(iter(_user_stack(frames, plumbing)))
-            for entry in stack.format():
+            for entry in traceback.StackSummary.extract(iter(kept)).format():
                 # Python 3.11+ underlines the failing expression; the line itself says enough.
                 lines.extend(line for line in entry.rstrip("\n").split("\n") if line.strip(" ^~"))
         for entry in traceback.format_exception_only(type(exc), exc):

@@ -22,6 +22,7 @@ from durable_async import (
     StepConfig,
     StepContext,
     StepError,
+    ValidationError,
     WaitForConditionError,
     WaitStrategyConfig,
     create_retry_strategy,
@@ -30,6 +31,7 @@ from durable_async import (
 )
 from durable_async._error_wire import ERROR_LIMIT_BYTES
 from durable_async._stack import stack_lines
+from durable_async._validation import validate_name
 from durable_async.testing import ErrorObject, LocalRunner, MemoryBackend
 
 FAILURES = "durable_async.failures"
@@ -277,6 +279,21 @@ def test_recorded_stack_trace_leaves_out_sdk_frames_between_user_frames() -> Non
         "keep_polling",
     ]
     assert trace[-1] == "LookupError: state unreadable"
+
+
+def test_a_stack_of_generated_and_sdk_frames_alone_records_no_traceback_header() -> None:
+    namespace: dict[str, Any] = {"validate_name": validate_name}
+    source = (
+        "def run():\n"
+        "    try:\n"
+        "        validate_name(5)\n"
+        "    except Exception as e:\n"
+        "        return e\n"
+    )
+    exec(compile(source, "<attrs generated init Example>", "exec"), namespace)
+    error = namespace["run"]()
+    assert isinstance(error, ValidationError)
+    assert stack_lines(error) is None  # nothing of the user's to show: no empty header
 
 
 @pytest.mark.anyio

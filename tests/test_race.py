@@ -218,3 +218,23 @@ async def test_all_settled_does_not_hand_back_a_suspension_as_a_value() -> None:
     backend.advance(30)
     assert await invoke_once(handler, backend, arn) == {"Status": "SUCCEEDED", "Result": '"done"'}
     assert after == ["went on"]
+
+
+async def test_tasks_running_operations_race_as_the_operations_do() -> None:
+    async def fast(step: StepContext) -> str:
+        return "fast"
+
+    @durable_execution
+    async def handler(event: Any, ctx: DurableContext) -> Any:
+        winner = await ctx.race(
+            asyncio.ensure_future(ctx.step(fast, name="fast")),
+            asyncio.ensure_future(ctx.wait(seconds=60, name="slow")),
+            name="tasks",
+        )
+        await ctx.wait(seconds=1)  # the next invocation replays the decided race
+        return winner
+
+    result = await LocalRunner(handler).run()
+    assert result.status == "SUCCEEDED", result.error
+    assert result.result == "fast"
+    assert result.invocations == 2

@@ -13,6 +13,7 @@ import socket
 import traceback
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from support import every_log_record
@@ -32,7 +33,13 @@ from durable_async._wire.models import (
     GetExecutionStateRequest,
     InvocationInput,
 )
-from durable_async.testing import FakeLambdaContext, LocalRunner, MemoryBackend
+from durable_async.testing import (
+    FakeLambdaContext,
+    LocalRunner,
+    MemoryBackend,
+    SqliteBackend,
+    StoreError,
+)
 
 TOKEN = "Q2hlY2twb2ludCtUb2tlbi9zZWNyZXQ="  # base64-ish, with + / = to test URL encoding
 ACCESS_KEY = "AKIAIOSFODNN7EXAMPLE"
@@ -286,3 +293,16 @@ async def test_the_local_backend_names_an_ended_callback_by_its_operation_not_it
     assert messages[0] == "this callback (operation 'approval') already ended (SUCCEEDED)"
     assert messages[0] == messages[1]
     assert not [m for m in messages if callback_id in m or callback_id[::-1] in m]
+
+
+def test_the_sqlite_store_never_quotes_an_unknown_callback_id(tmp_path: Any) -> None:
+    with SqliteBackend(tmp_path / "store.sqlite3") as store:
+        with pytest.raises(StoreError) as completing:
+            store.complete_callback(TOKEN, '"x"')
+        with pytest.raises(StoreError) as heartbeating:
+            store.heartbeat_callback(TOKEN)
+    for caught in (completing, heartbeating):
+        text = str(caught.value)
+        assert "no callback with that ID" in text
+        assert TOKEN not in text
+        assert quote(TOKEN, safe="") not in text

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,7 @@ class RaceKind(StrEnum):
 
 
 def check_operations(kind: RaceKind, operations: Sequence[object]) -> None:
-    """Refuse, at the call, a race with no operations or with one that is not an operation.
+    """Refuse, at the call, a race with no operations or with one that cannot be awaited.
 
     Raised before the race takes an ID (as other refused calls), with every operation given
     closed: those already called are not reported as never awaited, and no coroutine warns.
@@ -54,23 +54,36 @@ def check_operations(kind: RaceKind, operations: Sequence[object]) -> None:
     if not operations:
         msg = f"{what} needs at least one operation"
         raise ValidationError(msg)
-    bad = next((i for i, op in enumerate(operations) if not isinstance(op, Coroutine)), None)
+    bad = next(
+        (
+            i
+            for i, op in enumerate(operations)
+            if not isinstance(op, Coroutine) and not inspect.isawaitable(op)
+        ),
+        None,
+    )
     if bad is None:
         return
     close_operations(operations)
     got = type(operations[bad]).__name__
     msg = (
-        f"{what} needs operations (coroutines such as ctx.step(f) or ctx.wait(10)), "
-        f"got {got} at position {bad}"
+        f"{what} needs operations (awaitables such as ctx.step(f), ctx.wait(10) or a task "
+        f"running one), got {got} at position {bad}"
     )
     raise ValidationError(msg)
 
 
 def close_operations(operations: Sequence[object]) -> None:
-    """Close the operations given to a refused race that have not started."""
+    """Discard a race's operations: those not started are closed, tasks running them cancelled.
+
+    For a refused race, and for one decided in an earlier invocation (not run again).
+    """
     for op in operations:
-        if inspect.iscoroutine(op) and inspect.getcoroutinestate(op) == "CORO_CREATED":
-            op.close()
+        if inspect.iscoroutine(op):
+            if inspect.getcoroutinestate(op) == inspect.CORO_CREATED:
+                op.close()
+        elif isinstance(op, asyncio.Future):
+            op.cancel()
 
 
 async def run_race(
@@ -78,13 +91,12 @@ async def run_race(
     identity: OperationIdentity,
     recorded: Operation | None,
     kind: RaceKind,
-    operations: Sequence[Coroutine[Any, Any, Any]],
+    operations: Sequence[Awaitable[Any]],
 ) -> Any:
     """Replay or run a race over ``operations``."""
     if recorded is not None and recorded.status.is_terminal:
         # Decided in an earlier invocation: the operations are not run again.
-        for operation in operations:
-            operation.close()
+        close_operations(operations)
 
     async def decide(child: DurableContext) -> Any:
         tasks: list[asyncio.Future[Any]] = [asyncio.ensure_future(op) for op in operations]

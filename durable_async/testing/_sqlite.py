@@ -140,7 +140,7 @@ class SqliteBackend(MemoryBackend):
         """The execution that created ``callback_id``."""
         rows = self._query("SELECT arn FROM callbacks WHERE callback_id = ?", (callback_id,))
         if not rows:
-            msg = f"no callback {callback_id!r} in {self.path}"
+            msg = f"no callback with that ID in {self.path}"  # a bearer token: never quoted
             raise StoreError(msg)
         return str(rows[0][0])
 

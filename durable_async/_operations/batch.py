@@ -19,7 +19,6 @@ import asyncio
 import inspect
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from enum import Enum
-from types import CoroutineType
 from typing import TYPE_CHECKING, Any, overload
 
 import attrs
@@ -48,7 +47,7 @@ from durable_async._errors import (
 )
 from durable_async._identity import OperationIdentity, operation_id
 from durable_async._operations._common import body_hooks
-from durable_async._operations.child import not_awaitable, run_child
+from durable_async._operations.child import run_child, start_body
 from durable_async._serdes import SerDesContext, deserialize, serialize
 from durable_async._tasks import cancel_and_settle, collect_outcome
 from durable_async._validation import validate_name
@@ -213,8 +212,8 @@ async def run_batch(
     async def coordinate(batch_ctx: DurableContext) -> BatchResult:
         if plan_error is not None:
             raise plan_error
-        branches = plan() if planned is None else planned
-        coordinator = _Coordinator(batch_ctx, identity.id, kind, branches, config)
+        assert planned is not None  # the body runs exactly when ``body_runs`` says
+        coordinator = _Coordinator(batch_ctx, identity.id, kind, planned, config)
         if record is not None:
             return await coordinator.rebuild(record)
         return await coordinator.run()
@@ -384,10 +383,7 @@ class _Coordinator:
         async with hooks:
             virtual._bind()
             try:
-                body = func(virtual, *args)
-                if type(body) is not CoroutineType and not inspect.isawaitable(body):
-                    raise TypeError(not_awaitable(identity, func, body))
-                value = await body
+                value = await start_body(identity, func, virtual, args)
             finally:
                 virtual._unbind()
         context = SerDesContext(branch_id, rt.arn)

@@ -7,7 +7,7 @@ result from its children's checkpoints, as AWS's SDK does.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from inspect import isawaitable
 from types import CoroutineType
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -89,9 +89,7 @@ async def run_child(
             # No hooks to hold: a large map has this frame suspended in every branch.
             child._bind()
             try:
-                body = func(child, *args)
-                if type(body) is not CoroutineType and not isawaitable(body):
-                    raise TypeError(not_awaitable(identity, func, body))
+                body = start_body(identity, func, child, args)
                 del func, args  # the body holds what it needs
                 result = await body
             finally:
@@ -106,10 +104,7 @@ async def run_child(
             ):
                 child._bind()
                 try:
-                    body = func(child, *args)
-                    if not isawaitable(body):
-                        raise TypeError(not_awaitable(identity, func, body))
-                    result = await body
+                    result = await start_body(identity, func, child, args)
                 finally:
                     child._unbind()
     except _NOT_CHILD_FAILURES:
@@ -166,12 +161,26 @@ async def run_child(
     return value
 
 
-def not_awaitable(identity: OperationIdentity, func: Callable[..., Any], returned: object) -> str:
-    """What to say of a child's body that returned ``returned``, which cannot be awaited.
+def start_body(
+    identity: OperationIdentity,
+    func: Callable[..., Any],
+    ctx: DurableContext,
+    args: tuple[Any, ...],
+) -> Awaitable[Any]:
+    """Call a child's (or a FLAT branch's) body function; what it returns, to await.
 
     Plain functions that return an awaitable (``lambda c: sub(c, x)``) are bodies as good
-    as ``async def`` ones, so a plain function is refused only by what it returns.
+    as ``async def`` ones, so a plain function is refused (``TypeError``) only by what it
+    returns. The type test comes first: bodies are coroutines, and map branches are many.
     """
+    body = func(ctx, *args)
+    if type(body) is not CoroutineType and not isawaitable(body):
+        raise TypeError(_not_awaitable(identity, func, body))
+    return body
+
+
+def _not_awaitable(identity: OperationIdentity, func: Callable[..., Any], returned: object) -> str:
+    """What to say of a child's body that returned ``returned``, which cannot be awaited."""
     what = _OPERATIONS.get(identity.sub_type or "", "ctx.run_in_child_context")
     name = getattr(func, "__name__", None) or repr(func)
     got = "None" if returned is None else type(returned).__name__

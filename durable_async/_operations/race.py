@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Awaitable, Coroutine, Sequence
+from collections.abc import Awaitable, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
@@ -54,14 +54,7 @@ def check_operations(kind: RaceKind, operations: Sequence[object]) -> None:
     if not operations:
         msg = f"{what} needs at least one operation"
         raise ValidationError(msg)
-    bad = next(
-        (
-            i
-            for i, op in enumerate(operations)
-            if not isinstance(op, Coroutine) and not inspect.isawaitable(op)
-        ),
-        None,
-    )
+    bad = next((i for i, op in enumerate(operations) if not inspect.isawaitable(op)), None)
     if bad is None:
         return
     close_operations(operations)

@@ -98,9 +98,9 @@ async def _callback(client: Any, args: argparse.Namespace) -> int:
 def callback_error_message(error: Exception, api: str, callback_id: str) -> str:
     """The message for a failed callback call, without the callback ID (a bearer token).
 
-    ``CallbackClient``'s translation cuts the ID out as it stands; what is left goes through
-    the SDK's redaction too, which also removes the ID as botocore percent-encodes it into
-    the request URL (an ID with ``+``, ``/`` or ``=``), query strings and SigV4 parts.
+    ``CallbackClient``'s translation cuts the ID out, as given and as botocore
+    percent-encodes it into the request URL; the SDK's redaction then removes query
+    strings and SigV4 parts too.
     """
     from durable_async._client.aiobotocore import _callback_error
     from durable_async._redact import redact

@@ -15,6 +15,7 @@ from durable_async._wire.enums import InvocationStatus, OperationStatus
 from durable_async._wire.models import ErrorObject
 from durable_async.testing._clock import RealClock, VirtualClock
 from durable_async.testing._history import History, HistoryFormatError, HistoryOperation
+from durable_async.testing._memory import CallbackEndedError
 from durable_async.testing._runner import ExecutionResult, LocalRunner
 from durable_async.testing._sqlite import SqliteBackend, StoreError
 
@@ -274,12 +275,7 @@ def _callback(args: argparse.Namespace) -> int:
     from durable_async.cli._target import load_target
 
     with SqliteBackend(args.store) as store:
-        try:
-            arn = store.arn_for_callback(args.callback_id)
-        except StoreError:
-            # The store's message quotes the ID; a callback ID is a bearer token.
-            msg = f"no callback with that ID in {store.path}"
-            raise CliError(msg) from None
+        arn = store.arn_for_callback(args.callback_id)  # StoreError: one line, no ID
         store.load(arn)
         try:
             if args.action == "succeed":
@@ -288,11 +284,8 @@ def _callback(args: argparse.Namespace) -> int:
                 store.fail_callback(args.callback_id, failure(args.payload, args.error_type))
             else:
                 store.heartbeat_callback(args.callback_id)
-        except ValueError:  # the service answers an ended callback with 404
-            ended = _ended_callback(store, arn, args.callback_id)
-            if ended is None:
-                raise  # not an ended callback: a bug, with its traceback
-            raise CliError(ended) from None
+        except CallbackEndedError as error:  # the service answers it with 404
+            raise CliError(str(error)) from None
         if args.action == "heartbeat":
             sys.stdout.write(f"heartbeat recorded for callback {args.callback_id}\n")
             return 0
@@ -310,23 +303,6 @@ def _callback(args: argparse.Namespace) -> int:
         finally:
             store.save_all()
         return _report(result, store, json_output=False)
-
-
-def _ended_callback(store: SqliteBackend, arn: str, callback_id: str) -> str | None:
-    """Why a callback cannot be answered any more, if it has ended; None if it has not.
-
-    The message names the callback's operation (by name, else its operation ID, labelled
-    as such), never the callback ID the user gave: that is a bearer token.
-    """
-    for op in store.executions[arn].operations.values():
-        details = op.callback_details
-        if details is None or details.callback_id != callback_id:
-            continue
-        if not op.status.is_terminal:
-            return None
-        which = f"operation {op.name!r}" if op.name else f"operation ID {op.id}"
-        return f"this callback ({which}) already ended ({op.status.value})"
-    return None
 
 
 def failure(payload: str | None, error_type: str | None) -> ErrorObject:

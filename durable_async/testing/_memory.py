@@ -241,7 +241,7 @@ class MemoryBackend(DurableExecutionClient):
         execution, op_id = self._callback(callback_id)
         op = execution.operations[op_id]
         if op.status is not OperationStatus.STARTED:
-            raise ValueError(_ended(op))  # the service: ResourceNotFound
+            raise _ended(op)  # the service: ResourceNotFound
         deadline, _ = execution.callback_timers[op_id]
         seconds = execution.heartbeat_seconds.get(op_id)
         if seconds:
@@ -258,7 +258,7 @@ class MemoryBackend(DurableExecutionClient):
     ) -> None:
         op = execution.operations[op_id]
         if op.status is not OperationStatus.STARTED:
-            raise ValueError(_ended(op))
+            raise _ended(op)
         callback_id = op.callback_details.callback_id if op.callback_details else None
         if timed_out is not None:
             status = OperationStatus.TIMED_OUT
@@ -431,7 +431,11 @@ class MemoryBackend(DurableExecutionClient):
         return list(changed.values())
 
 
-def _ended(op: Operation) -> str:
+class CallbackEndedError(ValueError):
+    """The callback was answered, or timed out, already (the service: ResourceNotFound)."""
+
+
+def _ended(op: Operation) -> CallbackEndedError:
     """Why the callback of ``op`` cannot be answered; names the operation, never the ID."""
     which = f"operation {op.name!r}" if op.name else f"operation ID {op.id}"
-    return f"this callback ({which}) already ended ({op.status.value})"
+    return CallbackEndedError(f"this callback ({which}) already ended ({op.status.value})")
